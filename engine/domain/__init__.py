@@ -1,0 +1,1 @@
+"""The engine's pure domain: order lifecycle, reconciliation and schedules (no I/O)."""
