@@ -5,7 +5,9 @@ import pytest
 from engine.kraken.codec import CodecError, decode, encode
 from engine.kraken.signing import NonceSource, kraken_sign
 
-KRAKEN_SECRET = "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+KRAKEN_SECRET = (
+    "kQH5HW/8p1uGOVjbgWA7FunAmGO8lsSUXNsu3eow76sz84Q18fWxnyRzBHCd3pd5nE9qa99HAZtuZuj6F1huXg=="
+)
 
 
 def test_kraken_published_signing_vector() -> None:
