@@ -1,0 +1,107 @@
+"""Engine events delivered to the strategy's handlers on a thread of their own.
+
+Handlers are the strategy's code: a slow or failing handler must never delay the socket or the
+order manager, so actors only enqueue events here and one dispatcher thread calls the handlers.
+A handler that raises is logged and reported as an `exception` event; it is not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["EVENT_NAMES", "Event", "EventBus"]
+
+log = logging.getLogger("kraken_router.events")
+
+EVENT_NAMES = frozenset(
+    {
+        "open",
+        "authenticated",
+        "reconnecting",
+        "reconnected",
+        "reconciled",
+        "exception",
+        "close",
+        "order",
+        "execution",
+        "dead_mans_switch",
+        "status",
+        "rate_limit",
+    }
+)
+
+Handler = Callable[["Event"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One notification: `name` is one of EVENT_NAMES; `data` depends on it."""
+
+    name: str
+    data: Any = None
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="kraken-router-events", daemon=True)
+        self._idle = threading.Condition()
+        self._pending = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=5)
+
+    def on(self, name: str, handler: Handler) -> None:
+        if name not in EVENT_NAMES and name != "*":
+            raise ValueError(f"unknown event {name!r}; expected one of {sorted(EVENT_NAMES)}")
+        with self._lock:
+            self._handlers[name].append(handler)
+
+    def off(self, name: str, handler: Handler) -> None:
+        with self._lock:
+            if handler in self._handlers.get(name, []):
+                self._handlers[name].remove(handler)
+
+    def publish(self, name: str, data: Any = None) -> None:
+        with self._idle:
+            self._pending += 1
+        self._queue.put(Event(name, data))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until every published event has been handled (tests and shutdown use it)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    def _run(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is None:
+                return
+            with self._lock:
+                handlers = list(self._handlers.get(event.name, ())) + list(
+                    self._handlers.get("*", ())
+                )
+            for handler in handlers:
+                try:
+                    handler(event)
+                except Exception as exc:
+                    log.exception("event handler for %r failed", event.name)
+                    if event.name != "exception":
+                        self.publish("exception", exc)
+            with self._idle:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._idle.notify_all()

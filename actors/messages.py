@@ -1,0 +1,164 @@
+"""The vocabulary actors exchange that is not part of the domain.
+
+Commands are imperative, events past tense, reports nouns. All are frozen and slotted, carry
+only immutable values (plus the caller's `Future`, which is the one thing meant to be shared),
+and keep tokens and secrets out of their `repr`.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.kraken.executions import ExecutionsMessage
+from engine.kraken.trading import MethodResponse
+
+__all__ = [
+    "Connect",
+    "ConnectionDown",
+    "ConnectionUp",
+    "ExecutionsReceived",
+    "FrameReceived",
+    "RequestAnswered",
+    "RequestNotSent",
+    "RequestUnanswered",
+    "SendRequest",
+    "SocketClosed",
+    "SocketOpened",
+    "Tick",
+    "VenueStatusChanged",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A timer's wake-up; the receiver reads its own clock."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """Open (or re-open) the authenticated connection."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """Send one trading request once the connection is authenticated.
+
+    `ref` is the sender's own key for the request (e.g. the order rows it concerns); the
+    connection echoes it back in the outcome it reports to `reply_to`. `future` is the caller's
+    future, resolved by the connection as soon as the answer arrives. `urgent` requests
+    (cancels, dead man's switch) go ahead of queued ones and pass venue status gates.
+    """
+
+    method: str
+    params: dict[str, Any]
+    future: Future[Any] | None = field(default=None, compare=False)
+    ref: Any = None
+    reply_to: Any = field(default=None, compare=False, repr=False)
+    expected_frames: int = 1
+    urgent: bool = False
+    queued_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAnswered:
+    """Kraken answered (success or refusal); the connection already resolved the future."""
+
+    ref: Any
+    method: str
+    req_id: int
+    response: MethodResponse
+    responses: tuple[MethodResponse, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestUnanswered:
+    """Sent, but no answer before the timeout or the connection dropped: outcome unknown."""
+
+    ref: Any
+    method: str
+    req_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestNotSent:
+    """Waited for a connection past request_timeout; nothing was sent."""
+
+    ref: Any
+    method: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionsReceived:
+    message: ExecutionsMessage
+    session_no: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionUp:
+    """Authenticated: the executions subscription was acknowledged on a fresh token."""
+
+    session_no: int
+    reconnect: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionDown:
+    session_no: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStatusChanged:
+    system: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReceived:
+    """Told by the reader thread: the only thing it ever does besides `SocketClosed`."""
+
+    session_no: int
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SocketOpened:
+    session_no: int
+
+
+@dataclass(frozen=True, slots=True)
+class SocketClosed:
+    session_no: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrders:
+    """add_order or batch_add (or edit_order, whose result is a new order): rows first, then send.
+
+    `params` are the validated wire params (cl_ord_id already assigned). Validate-only requests
+    write no order row, only a journal entry.
+    """
+
+    method: str
+    params: dict[str, Any]
+    future: Future[Any] = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardRequest:
+    """amend/cancel/cancel_all/batch_cancel: journaled, then sent; no new order row."""
+
+    method: str
+    params: dict[str, Any]
+    future: Future[Any] = field(compare=False)
+    urgent: bool = False
+    expected_frames: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DrainIntake:
+    """Commands are waiting in the order manager's intake queue (group commit)."""

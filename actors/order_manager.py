@@ -1,0 +1,737 @@
+"""OrderManagerActor: the single writer of order state.
+
+Theory of operation. Every command from the strategy arrives through one intake queue, so that a
+burst of submissions becomes one transaction (group commit) while order stays first-in,
+first-out. For an order, the row is committed (`pending_submit`) before the request is handed to
+the connection: a crash after that point leaves a row that reconciliation settles, never an order
+on the exchange that the database does not know. Acknowledgements, executions reports and
+reconciliation results are facts: each is applied to the in-memory `Order` through the pure
+lifecycle, and the change is written (row update + journal entry + fill) in one transaction
+per message, then published to the strategy. A report that does not fit the lifecycle is logged
+and changes nothing. Reports for an order id not yet known (an executions report racing its
+own acknowledgement) wait in a small buffer until the acknowledgement names the id.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pykka
+from sqlalchemy.orm import Session, sessionmaker
+
+from actors.listeners import EventBus
+from actors.messages import (
+    ConnectionDown,
+    ConnectionUp,
+    DrainIntake,
+    ExecutionsReceived,
+    ForwardRequest,
+    PlaceOrders,
+    RequestAnswered,
+    RequestNotSent,
+    RequestUnanswered,
+    SendRequest,
+    Tick,
+    VenueStatusChanged,
+)
+from engine.domain import lifecycle
+from engine.domain.clock import Clock
+from engine.domain.lifecycle import InvalidTransition, OrderStatus
+from engine.domain.order import Order, OrderBook, apply_fill, apply_report
+from engine.domain.reports import FillReport, OrderStatusReport
+from engine.errors import LocalRejection
+from engine.kraken.trading import MethodResponse
+from persistence import repository
+
+__all__ = ["OrderEvent", "OrderManagerActor"]
+
+log = logging.getLogger("kraken_router.orders")
+
+_DRAIN_MAX = 512
+_ORPHAN_TTL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """What the strategy's `order` handlers receive: the change and the order after it."""
+
+    kind: str  # order_<status word>, e.g. order_new, order_filled, order_rejected
+    order: Order
+    source: str
+
+
+@dataclass(slots=True)
+class _Orphan:
+    first_seen: float
+    reports: list[OrderStatusReport] = field(default_factory=list)
+    fills: list[FillReport] = field(default_factory=list)
+
+
+class OrderManagerActor(pykka.ThreadingActor):
+    use_daemon_thread = True
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        events: EventBus,
+        intake: queue.SimpleQueue[PlaceOrders | ForwardRequest],
+        connection: Callable[[], pykka.ActorRef[Any] | None],
+        run_id: int | None,
+    ) -> None:
+        super().__init__()
+        self._account = account
+        self._sessions = sessions
+        self._clock = clock
+        self._events = events
+        self._intake = intake
+        self._connection = connection
+        self._run_id = run_id
+        self._book = OrderBook()
+        self._orphans: dict[str, _Orphan] = {}
+
+    # -- pykka hooks -------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        with self._sessions() as session:
+            for row in repository.live_orders(session, self._account):
+                self._book.add(_order_from_row(row))
+        if self._book.live():
+            log.info("loaded %d live orders from the database", len(self._book.live()))
+
+    def on_receive(self, message: Any) -> Any:
+        match message:
+            case DrainIntake():
+                self._drain()
+            case RequestAnswered():
+                self._on_answered(message)
+            case RequestUnanswered():
+                self._on_unanswered(message)
+            case RequestNotSent():
+                self._on_not_sent(message)
+            case ExecutionsReceived():
+                self._on_executions(message.message.reports, message.message.fills)
+            case Tick():
+                self._sweep_orphans()
+            case ConnectionUp() | ConnectionDown() | VenueStatusChanged():
+                pass
+            case _:
+                log.warning("order manager got an unknown message %r", type(message).__name__)
+        return None
+
+    # -- queries (through the proxy) ---------------------------------------------------------
+
+    def get_order(self, key: str) -> Order | None:
+        return self._book.get_by_cl_ord_id(key) or self._book.get_by_order_id(key)
+
+    def open_orders(self) -> list[Order]:
+        return list(self._book.live())
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        commands: list[PlaceOrders | ForwardRequest] = []
+        while len(commands) < _DRAIN_MAX:
+            try:
+                commands.append(self._intake.get_nowait())
+            except queue.Empty:
+                break
+        if not commands:
+            return
+        now = self._clock.now()
+        outgoing: list[SendRequest] = []
+        with self._sessions() as session, session.begin():
+            for command in commands:
+                if isinstance(command, PlaceOrders):
+                    request = self._record_placement(session, command, now)
+                else:
+                    request = self._record_forward(session, command, now)
+                if request is not None:
+                    outgoing.append(request)
+        connection = self._connection()
+        published: list[OrderEvent] = []
+        for request in outgoing:
+            for pk in request.ref or ():
+                order = self._book.get_by_pk(pk)
+                if order is not None and order.status is OrderStatus.PENDING_SUBMIT:
+                    sent = lifecycle.apply(order, lifecycle.Sent(), now=now)
+                    self._book.replace(sent)
+                    published.append(OrderEvent("order_submitted", sent, "request"))
+            if connection is not None:
+                connection.tell(request)
+        self._publish(published)
+        if self._intake.qsize():
+            self.actor_ref.tell(DrainIntake())
+
+    def _record_placement(
+        self, session: Session, command: PlaceOrders, now: datetime
+    ) -> SendRequest | None:
+        params = command.params
+        if params.get("validate"):
+            repository.append_event(
+                session,
+                account=self._account,
+                order_pk=None,
+                at=now,
+                source="request",
+                kind=f"validate:{command.method}",
+                raw={"method": command.method, "params": params},
+            )
+            return SendRequest(
+                command.method, params, command.future, ref=(), reply_to=self.actor_ref
+            )
+        if command.method == "batch_add":
+            rows = [{**o, "symbol": params["symbol"]} for o in params["orders"]]
+        elif command.method == "edit_order":
+            rows = []
+        else:
+            rows = [params]
+        for row in rows:
+            refusal = self._userref_clash(row)
+            if refusal is not None:
+                command.future.set_exception(refusal)
+                return None
+        pks: list[int] = []
+        for row in rows:
+            pks.append(self._insert_intent(session, command.method, row, now))
+        if command.method == "edit_order":
+            original = self._book.get_by_order_id(params["order_id"])
+            if original is None:
+                found = repository.find_order(session, self._account, order_id=params["order_id"])
+                original = _order_from_row(found) if found is not None else None
+            if original is not None:
+                replacement = {
+                    "symbol": params["symbol"],
+                    "side": original.side,
+                    "order_type": original.order_type,
+                    "order_qty": params.get("order_qty", original.remaining_qty),
+                    "limit_price": params.get("limit_price", original.limit_price),
+                    "order_userref": params.get("order_userref"),
+                }
+                pks.append(
+                    self._insert_intent(
+                        session,
+                        "edit_order",
+                        replacement,
+                        now,
+                        replaces_id=original.pk,
+                        sent=params,
+                    )
+                )
+        return SendRequest(
+            command.method, params, command.future, ref=tuple(pks), reply_to=self.actor_ref
+        )
+
+    def _insert_intent(
+        self,
+        session: Session,
+        method: str,
+        row: dict[str, Any],
+        now: datetime,
+        *,
+        replaces_id: int | None = None,
+        sent: dict[str, Any] | None = None,
+    ) -> int:
+        pk = repository.insert_order(
+            session,
+            account=self._account,
+            symbol=row["symbol"],
+            side=row["side"],
+            order_type=row["order_type"],
+            order_qty=Decimal(row["order_qty"]),
+            limit_price=row.get("limit_price"),
+            params=sent if sent is not None else row,
+            status=OrderStatus.PENDING_SUBMIT.value,
+            created_at=now,
+            cl_ord_id=row.get("cl_ord_id"),
+            order_userref=row.get("order_userref"),
+            replaces_id=replaces_id,
+            engine_run_id=self._run_id,
+        )
+        repository.append_event(
+            session,
+            account=self._account,
+            order_pk=pk,
+            at=now,
+            source="request",
+            kind="intent",
+            status_after=OrderStatus.PENDING_SUBMIT.value,
+            raw={"method": method, "params": sent if sent is not None else row},
+        )
+        self._book.add(
+            Order(
+                pk=pk,
+                account=self._account,
+                cl_ord_id=row.get("cl_ord_id"),
+                order_userref=row.get("order_userref"),
+                order_id=None,
+                symbol=row["symbol"],
+                side=row["side"],
+                order_type=row["order_type"],
+                order_qty=Decimal(row["order_qty"]),
+                limit_price=row.get("limit_price"),
+                status=OrderStatus.PENDING_SUBMIT,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        return pk
+
+    def _userref_clash(self, row: dict[str, Any]) -> LocalRejection | None:
+        userref = row.get("order_userref")
+        if userref is None or row.get("cl_ord_id"):
+            return None
+        for order in self._book.live():
+            if (
+                order.order_userref == userref
+                and order.symbol == row["symbol"]
+                and order.order_id is None
+                and order.cl_ord_id is None
+            ):
+                return LocalRejection(
+                    "order_userref",
+                    f"an order with order_userref {userref} on {row['symbol']} is still in flight; "
+                    "Kraken could not tell the two apart (use cl_ord_id)",
+                )
+        return None
+
+    def _record_forward(
+        self, session: Session, command: ForwardRequest, now: datetime
+    ) -> SendRequest:
+        order = None
+        ids = command.params.get("order_id") or command.params.get("cl_ord_id")
+        if isinstance(ids, str):
+            order = self.get_order(ids)
+        repository.append_event(
+            session,
+            account=self._account,
+            order_pk=order.pk if order is not None else None,
+            at=now,
+            source="request",
+            kind=command.method,
+            raw={"method": command.method, "params": command.params},
+        )
+        return SendRequest(
+            command.method,
+            command.params,
+            command.future,
+            ref=(),
+            reply_to=self.actor_ref,
+            urgent=command.urgent,
+            expected_frames=command.expected_frames,
+        )
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def _on_answered(self, answer: RequestAnswered) -> None:
+        now = self._clock.now()
+        pks: tuple[int, ...] = answer.ref or ()
+        response = answer.response
+        published: list[OrderEvent] = []
+        with self._sessions() as session, session.begin():
+            if answer.method in ("add_order", "edit_order") and pks:
+                pk = pks[-1]
+                order_id = _result_attr(response, "order_id")
+                if response.success and order_id:
+                    self._transition(
+                        session,
+                        pk,
+                        lifecycle.Acknowledged(order_id),
+                        now,
+                        "acknowledgement",
+                        "ack",
+                        response.to_dict(),
+                        answer.req_id,
+                        published,
+                    )
+                elif not response.success:
+                    for each in pks if answer.method == "add_order" else pks[-1:]:
+                        self._transition(
+                            session,
+                            each,
+                            lifecycle.Rejected(response.error or ""),
+                            now,
+                            "acknowledgement",
+                            "reject",
+                            response.to_dict(),
+                            answer.req_id,
+                            published,
+                        )
+            elif answer.method == "batch_add" and pks:
+                self._on_batch_answer(session, pks, answer, now, published)
+            else:
+                repository.append_event(
+                    session,
+                    account=self._account,
+                    order_pk=None,
+                    at=now,
+                    source="acknowledgement",
+                    kind=answer.method if response.success else f"{answer.method}:refused",
+                    raw={"responses": [r.to_dict() for r in answer.responses or (response,)]},
+                    req_id=answer.req_id,
+                )
+        self._publish(published)
+
+    def _on_batch_answer(
+        self,
+        session: Session,
+        pks: tuple[int, ...],
+        answer: RequestAnswered,
+        now: datetime,
+        published: list[OrderEvent],
+    ) -> None:
+        response = answer.response
+        entries = list(response.result or []) if isinstance(response.result, (list, tuple)) else []
+        by_cl_ord_id = {e.cl_ord_id: e for e in entries if getattr(e, "cl_ord_id", None)}
+        for index, pk in enumerate(pks):
+            order = self._book.get_by_pk(pk)
+            entry = None
+            if order is not None and order.cl_ord_id:
+                entry = by_cl_ord_id.get(order.cl_ord_id)
+            if entry is None and index < len(entries):
+                entry = entries[index]
+            raw = {"response": response.to_dict(), "row": index}
+            if entry is not None and entry.order_id and not entry.error:
+                trigger: lifecycle.Trigger = lifecycle.Acknowledged(entry.order_id)
+                kind = "ack"
+            else:
+                error = (entry.error if entry is not None else None) or response.error or "refused"
+                trigger = lifecycle.Rejected(error)
+                kind = "reject"
+            self._transition(
+                session, pk, trigger, now, "acknowledgement", kind, raw, answer.req_id, published
+            )
+
+    def _on_unanswered(self, message: RequestUnanswered) -> None:
+        now = self._clock.now()
+        published: list[OrderEvent] = []
+        with self._sessions() as session, session.begin():
+            for pk in message.ref or ():
+                order = self._book.get_by_pk(pk)
+                if order is None:
+                    continue
+                self._write(
+                    session,
+                    order,
+                    order,
+                    now,
+                    "acknowledgement",
+                    "unknown",
+                    {"reason": message.reason},
+                    message.req_id,
+                )
+            if not message.ref:
+                repository.append_event(
+                    session,
+                    account=self._account,
+                    order_pk=None,
+                    at=now,
+                    source="acknowledgement",
+                    kind=f"{message.method}:unknown",
+                    raw={"reason": message.reason},
+                    req_id=message.req_id,
+                )
+        self._publish(published)
+
+    def _on_not_sent(self, message: RequestNotSent) -> None:
+        now = self._clock.now()
+        published: list[OrderEvent] = []
+        with self._sessions() as session, session.begin():
+            for pk in message.ref or ():
+                self._transition(
+                    session,
+                    pk,
+                    lifecycle.NeverSent(),
+                    now,
+                    "request",
+                    "not_sent",
+                    {"reason": message.reason},
+                    None,
+                    published,
+                )
+        self._publish(published)
+
+    # -- executions --------------------------------------------------------------------------
+
+    def _on_executions(
+        self, reports: Iterable[OrderStatusReport], fills: Iterable[FillReport]
+    ) -> None:
+        now = self._clock.now()
+        published: list[OrderEvent] = []
+        fills_by_order: dict[str, list[FillReport]] = {}
+        for fill in fills:
+            fills_by_order.setdefault(fill.order_id, []).append(fill)
+        with self._sessions() as session, session.begin():
+            for report in reports:
+                order = self._match(session, report)
+                if order is None:
+                    orphan = self._orphans.setdefault(
+                        report.order_id, _Orphan(self._clock.monotonic())
+                    )
+                    orphan.reports.append(report)
+                    orphan.fills.extend(fills_by_order.pop(report.order_id, ()))
+                    continue
+                self._apply_report(session, order, report, now, published)
+                for fill in fills_by_order.pop(report.order_id, ()):
+                    self._apply_fill(session, report.order_id, fill, now, published)
+            for order_id, leftover in fills_by_order.items():
+                for fill in leftover:
+                    self._apply_fill(session, order_id, fill, now, published)
+        self._publish(published)
+        for report in reports:
+            self._events.publish("execution", report)
+
+    def _match(self, session: Session, report: OrderStatusReport) -> Order | None:
+        order = self._book.get_by_order_id(report.order_id)
+        if order is not None:
+            return order
+        if report.cl_ord_id:
+            order = self._book.get_by_cl_ord_id(report.cl_ord_id)
+            if order is not None and order.order_id in (None, report.order_id):
+                return order
+        if report.order_userref and report.symbol:
+            candidates = [
+                o
+                for o in self._book.live()
+                if o.order_id is None
+                and o.cl_ord_id is None
+                and o.order_userref == report.order_userref
+                and o.symbol == report.symbol
+            ]
+            if len(candidates) == 1:
+                return candidates[0]
+        row = repository.find_order(session, self._account, order_id=report.order_id)
+        if row is not None:
+            order = _order_from_row(row)
+            self._book.add(order)
+            return order
+        return None
+
+    def _apply_report(
+        self,
+        session: Session,
+        order: Order,
+        report: OrderStatusReport,
+        now: datetime,
+        published: list[OrderEvent],
+    ) -> None:
+        try:
+            after = apply_report(order, report, now=now)
+        except InvalidTransition as exc:
+            log.warning("ignored report %s for %s: %s", report.exec_type, order.order_id, exc)
+            return
+        self._book.replace(after)
+        self._write(
+            session, order, after, now, report.source, report.exec_type or "report", report.raw
+        )
+        if after.status is not order.status:
+            published.append(OrderEvent(f"order_{after.status.value}", after, report.source))
+        elif report.exec_type and report.exec_type not in _STATUS_WORDS:
+            published.append(OrderEvent(f"order_{report.exec_type}", after, report.source))
+
+    def _apply_fill(
+        self,
+        session: Session,
+        order_id: str,
+        fill: FillReport,
+        now: datetime,
+        published: list[OrderEvent],
+    ) -> None:
+        order = self._book.get_by_order_id(order_id)
+        pk = order.pk if order is not None else None
+        if not repository.insert_fill(session, account=self._account, order_pk=pk, fill=fill):
+            return
+        if order is None:
+            return
+        after = apply_fill(order, fill, now=now)
+        self._book.replace(after)
+        self._write(session, order, after, now, fill.source, "fill", fill.raw)
+        if after.status is not order.status:
+            published.append(OrderEvent(f"order_{after.status.value}", after, fill.source))
+
+    def _sweep_orphans(self) -> None:
+        if not self._orphans:
+            return
+        horizon = self._clock.monotonic() - _ORPHAN_TTL_S
+        stale = [oid for oid, o in self._orphans.items() if o.first_seen <= horizon]
+        if not stale:
+            return
+        now = self._clock.now()
+        published: list[OrderEvent] = []
+        with self._sessions() as session, session.begin():
+            for order_id in stale:
+                orphan = self._orphans.pop(order_id)
+                first = next((r for r in orphan.reports if r.symbol and r.side), None)
+                if first is None or first.order_qty is None:
+                    log.warning("dropped reports for unknown order %s (no details)", order_id)
+                    continue
+                pk = repository.insert_order(
+                    session,
+                    account=self._account,
+                    symbol=first.symbol or "",
+                    side=first.side or "",
+                    order_type=first.order_type or "",
+                    order_qty=first.order_qty,
+                    limit_price=first.limit_price,
+                    params={},
+                    status=OrderStatus.PENDING_NEW.value,
+                    created_at=first.timestamp or now,
+                    cl_ord_id=first.cl_ord_id,
+                    order_userref=first.order_userref,
+                    order_id=order_id,
+                    origin="external",
+                )
+                order = Order(
+                    pk=pk,
+                    account=self._account,
+                    cl_ord_id=first.cl_ord_id,
+                    order_userref=first.order_userref,
+                    order_id=order_id,
+                    symbol=first.symbol or "",
+                    side=first.side or "",
+                    order_type=first.order_type or "",
+                    order_qty=first.order_qty,
+                    limit_price=first.limit_price,
+                    status=OrderStatus.PENDING_NEW,
+                    created_at=first.timestamp or now,
+                    updated_at=now,
+                )
+                self._book.add(order)
+                for report in orphan.reports:
+                    self._apply_report(
+                        session, self._book.get_by_pk(pk) or order, report, now, published
+                    )
+                for fill in orphan.fills:
+                    self._apply_fill(session, order_id, fill, now, published)
+        self._publish(published)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _transition(
+        self,
+        session: Session,
+        pk: int,
+        trigger: lifecycle.Trigger,
+        now: datetime,
+        source: str,
+        kind: str,
+        raw: dict[str, Any],
+        req_id: int | None,
+        published: list[OrderEvent],
+    ) -> None:
+        order = self._book.get_by_pk(pk)
+        if order is None:
+            return
+        try:
+            after = lifecycle.apply(order, trigger, now=now)
+        except InvalidTransition as exc:
+            log.warning("ignored %s for order %s: %s", kind, pk, exc)
+            return
+        self._book.replace(after)
+        self._write(session, order, after, now, source, kind, raw, req_id)
+        if after.status is not order.status:
+            published.append(OrderEvent(f"order_{after.status.value}", after, source))
+        if after.order_id and after.order_id in self._orphans:
+            orphan = self._orphans.pop(after.order_id)
+            for report in orphan.reports:
+                current = self._book.get_by_pk(pk)
+                if current is not None:
+                    self._apply_report(session, current, report, now, published)
+            for fill in orphan.fills:
+                self._apply_fill(session, after.order_id, fill, now, published)
+
+    def _write(
+        self,
+        session: Session,
+        before: Order,
+        after: Order,
+        now: datetime,
+        source: str,
+        kind: str,
+        raw: dict[str, Any] | None,
+        req_id: int | None = None,
+    ) -> None:
+        assert after.pk is not None
+        changes = _changed_columns(before, after)
+        if changes:
+            repository.update_order(session, after.pk, updated_at=now, **changes)
+        repository.append_event(
+            session,
+            account=self._account,
+            order_pk=after.pk,
+            at=now,
+            source=source,
+            kind=kind,
+            status_before=before.status.value,
+            status_after=after.status.value,
+            raw=raw,
+            req_id=req_id,
+        )
+
+    def _publish(self, published: list[OrderEvent]) -> None:
+        for event in published:
+            self._events.publish("order", event)
+
+
+_STATUS_WORDS = frozenset(status.value for status in OrderStatus)
+
+_COLUMNS = (
+    "order_id",
+    "order_qty",
+    "limit_price",
+    "cum_qty",
+    "cum_cost",
+    "avg_price",
+    "fees",
+    "reason",
+    "sent_at",
+    "acknowledged_at",
+    "closed_at",
+)
+
+
+def _changed_columns(before: Order, after: Order) -> dict[str, Any]:
+    changes = {c: getattr(after, c) for c in _COLUMNS if getattr(after, c) != getattr(before, c)}
+    # always written: the in-memory `submitted` step is not written on its own (it would cost a
+    # commit per order on the hot path), so the row may still say `pending_submit`
+    changes["status"] = after.status.value
+    return changes
+
+
+def _result_attr(response: MethodResponse, name: str) -> Any:
+    return getattr(response.result, name, None) if response.result is not None else None
+
+
+def _order_from_row(row: Any) -> Order:
+    return Order(
+        pk=row.id,
+        account=row.account,
+        cl_ord_id=row.cl_ord_id,
+        order_userref=row.order_userref,
+        order_id=row.order_id,
+        symbol=row.symbol,
+        side=row.side,
+        order_type=row.order_type,
+        order_qty=row.order_qty,
+        limit_price=row.limit_price,
+        status=OrderStatus(row.status),
+        cum_qty=row.cum_qty,
+        cum_cost=row.cum_cost,
+        avg_price=row.avg_price,
+        fees=row.fees,
+        reason=row.reason,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        sent_at=row.sent_at,
+        acknowledged_at=row.acknowledged_at,
+        closed_at=row.closed_at,
+    )

@@ -1,0 +1,91 @@
+"""The WebSocket transport: a websocket-client socket plus a reader thread that only tells.
+
+The reader thread never touches the connection actor's state: every frame becomes a
+`FrameReceived` message and the end of the socket a `SocketClosed`, both tagged with the session
+number so that frames of an old socket can be told apart from the current one.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any, Protocol
+
+import websocket
+
+from actors.messages import FrameReceived, SocketClosed
+from engine.errors import TransportError
+
+__all__ = ["WebSocketTransport"]
+
+log = logging.getLogger("kraken_router.transport")
+
+
+class _Tellable(Protocol):
+    def tell(self, message: Any) -> None: ...
+
+
+class WebSocketTransport:
+    def __init__(self, url: str, session_no: int, target: _Tellable, connect_timeout: float):
+        self.session_no = session_no
+        self._url = url
+        self._target = target
+        self._connect_timeout = connect_timeout
+        self._ws: websocket.WebSocket | None = None
+        self._closed = threading.Event()
+
+    def open(self) -> None:
+        """Connect and start the reader thread; raises `TransportError` on failure."""
+        try:
+            ws = websocket.create_connection(
+                self._url,
+                timeout=self._connect_timeout,
+                enable_multithread=True,
+                sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+            )
+        except (OSError, websocket.WebSocketException) as exc:
+            raise TransportError(f"cannot connect to {self._url}: {exc}") from exc
+        ws.settimeout(None)  # liveness is judged by the actor's clock, not by recv timeouts
+        self._ws = ws
+        threading.Thread(
+            target=self._read, name=f"kraken-ws-reader-{self.session_no}", daemon=True
+        ).start()
+
+    def send(self, text: str) -> None:
+        ws = self._ws
+        if ws is None or self._closed.is_set():
+            raise TransportError("socket is closed")
+        try:
+            ws.send(text)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise TransportError(f"send failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._closed.set()
+        ws = self._ws
+        if ws is not None:
+            try:
+                ws.close(timeout=1)
+            except Exception:  # closing a broken socket may fail; it is closed either way
+                log.debug("close of session %d raised", self.session_no, exc_info=True)
+
+    def _read(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        reason = "closed by peer"
+        try:
+            while not self._closed.is_set():
+                text = ws.recv()
+                if not text:
+                    break
+                if isinstance(text, bytes):
+                    text = text.decode("utf-8", errors="replace")
+                self._target.tell(FrameReceived(self.session_no, text))
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+        finally:
+            try:
+                self._target.tell(SocketClosed(self.session_no, reason))
+            except Exception:  # the actor is stopped: nobody to tell
+                pass

@@ -1,0 +1,395 @@
+"""The composition root and the public facade: `Engine`.
+
+The facade validates in the caller's thread (a bad order fails its future before anything is
+written or sent), assigns a `cl_ord_id` when the caller gave no identity, and hands commands to
+the actors. Every trading method returns a `concurrent.futures.Future` that resolves with
+Kraken's typed response or fails with an error from `engine.errors`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import uuid
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+import pykka
+
+from actors.clock import SystemClock
+from actors.connection import ConnectionActor
+from actors.dead_mans_switch import CallerArm, DeadMansSwitchActor
+from actors.listeners import Event, EventBus
+from actors.messages import Connect, DrainIntake, ForwardRequest, PlaceOrders
+from actors.order_manager import OrderManagerActor
+from actors.rest_client import RestClient
+from actors.ticker import Ticker
+from engine.config import EngineConfig
+from engine.domain.backoff import Backoff, ConnectionBudget
+from engine.domain.clock import Clock
+from engine.domain.order import Order
+from engine.errors import EngineStopped, LocalRejection, TransportError
+from engine.kraken.trading import build_params
+from persistence import repository
+from persistence.db import ensure_schema, make_engine, make_sessionmaker
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("kraken_router.engine")
+
+_VERSION = "0.1.0"
+
+
+class Engine:
+    """One account's execution engine: one authenticated WebSocket, one order database.
+
+    Use it as a context manager (`with Engine(config) as engine:`) or call `start()` and
+    `stop()`. Methods are thread-safe; their futures resolve on the engine's threads, so
+    callbacks added with `add_done_callback` must be quick.
+    """
+
+    def __init__(self, config: EngineConfig, *, clock: Clock | None = None) -> None:
+        self.config = config
+        self._clock: Clock = clock or SystemClock()
+        self._events = EventBus()
+        self._intake: queue.SimpleQueue[PlaceOrders | ForwardRequest] = queue.SimpleQueue()
+        self._state = "new"
+        self._lock = threading.Lock()
+        self._authenticated = threading.Event()
+        self._refs: list[pykka.ActorRef[Any]] = []
+        self._tickers: list[Ticker] = []
+        self._connection: pykka.ActorRef[ConnectionActor] | None = None
+        self._orders: pykka.ActorRef[OrderManagerActor] | None = None
+        self._dms: pykka.ActorRef[DeadMansSwitchActor] | None = None
+        self._rest: RestClient | None = None
+        self._db: Any = None
+        self._run_id: int | None = None
+        self._events.on("authenticated", lambda _e: self._authenticated.set())
+        self._events.on("close", lambda _e: self._authenticated.clear())
+        if config.attach_default_listeners:
+            for name in ("open", "authenticated", "reconnecting", "reconnected", "close"):
+                self._events.on(name, _log_event)
+            self._events.on("exception", _log_exception)
+
+    def __repr__(self) -> str:
+        return f"Engine(account={self.config.account!r}, state={self._state!r})"
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def start(self) -> Engine:
+        """Open the database (upgrading an older SQLite one), then start the actors.
+
+        Raises `DatabaseError` before any connection to Kraken when the database cannot be used.
+        """
+        with self._lock:
+            if self._state != "new":
+                raise EngineStopped(f"engine already {self._state}")
+            self._state = "starting"
+        config = self.config
+        self._db = make_engine(config.database_url, synchronous=config.sqlite_synchronous)
+        ensure_schema(self._db, upgrade=config.auto_upgrade_database)
+        sessions = make_sessionmaker(self._db)
+        with sessions() as session, session.begin():
+            self._run_id = repository.start_run(
+                session,
+                account=config.account,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                at=self._clock.now(),
+                version=_VERSION,
+            )
+        self._events.start()
+        self._rest = RestClient(
+            config.rest_url, config.api_key, config.api_secret, timeout=config.connect_timeout
+        )
+        orders = OrderManagerActor.start(
+            account=config.account,
+            sessions=sessions,
+            clock=self._clock,
+            events=self._events,
+            intake=self._intake,
+            connection=lambda: self._connection,
+            run_id=self._run_id,
+        )
+        self._orders = orders
+        self._dms = DeadMansSwitchActor.start(
+            config=config,
+            clock=self._clock,
+            events=self._events,
+            connection=lambda: self._connection,
+            sessions=sessions,
+            run_id=self._run_id,
+        )
+        dms = self._dms
+        self._connection = ConnectionActor.start(
+            config,
+            self._rest,
+            self._clock,
+            self._events,
+            Backoff(base=config.reconnect_base_delay, cap=config.reconnect_max_delay),
+            ConnectionBudget(),
+            lambda: (orders, dms),
+        )
+        self._refs = [orders, dms, self._connection]
+        self._tickers = [
+            Ticker(self._connection, 0.05, "kraken-router-connection-tick"),
+            Ticker(orders, 1.0, "kraken-router-orders-tick"),
+            Ticker(dms, 0.25, "kraken-router-dms-tick"),
+        ]
+        for ticker in self._tickers:
+            ticker.start()
+        with sessions() as session, session.begin():
+            repository.update_run(session, self._run_id, state="running")
+        self._sessions = sessions
+        self._state = "running"
+        return self
+
+    def connect(self, timeout: float | None = None) -> None:
+        """Pre-warm: return once connected and authenticated (executions subscribed)."""
+        connection = self._require_running()
+        connection.tell(Connect())
+        wait = timeout if timeout is not None else self.config.connect_timeout * 3
+        if not self._authenticated.wait(wait):
+            raise TransportError(f"not authenticated within {wait} s")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the actors and close the socket; the dead man's switch stays as it is.
+
+        An armed switch keeps protecting resting orders after the engine is gone: that is its
+        purpose. Use the operator's shutdown to cancel and disarm.
+        """
+        with self._lock:
+            if self._state in ("stopping", "stopped", "new"):
+                self._state = "stopped"
+                return
+            self._state = "stopping"
+        for ticker in self._tickers:
+            ticker.stop()
+        for ref in reversed(self._refs):
+            try:
+                ref.stop(timeout=timeout)
+            except pykka.ActorDeadError:
+                pass
+        if self._rest is not None:
+            self._rest.close()
+        if self._run_id is not None:
+            with self._sessions() as session, session.begin():
+                repository.update_run(
+                    session, self._run_id, state="stopped", stopped_at=self._clock.now()
+                )
+        self._events.wait_idle(timeout=timeout)
+        self._events.stop()
+        if self._db is not None:
+            self._db.dispose()
+        self._state = "stopped"
+
+    def __enter__(self) -> Engine:
+        if self._state == "new":
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def on(self, name: str, handler: Callable[[Event], None]) -> None:
+        """Call `handler(event)` on the events thread for every event called `name`.
+
+        Names: open, authenticated, reconnecting, reconnected, reconciled, exception, close,
+        order (every lifecycle change, with the order's snapshot), execution (each report),
+        dead_mans_switch, status, rate_limit; `*` for all.
+        """
+        self._events.on(name, handler)
+
+    def off(self, name: str, handler: Callable[[Event], None]) -> None:
+        self._events.off(name, handler)
+
+    def wait_for_events(self, timeout: float = 5.0) -> bool:
+        """Block until every event published so far has been handled."""
+        return self._events.wait_idle(timeout)
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def get_order(self, key: str, timeout: float = 5.0) -> Order | None:
+        """The engine's current view of an order, by cl_ord_id or Kraken order_id."""
+        orders = self._orders
+        if orders is None:
+            raise EngineStopped("engine not started")
+        result: Order | None = orders.proxy().get_order(key).get(timeout=timeout)
+        return result
+
+    def open_orders(self, timeout: float = 5.0) -> list[Order]:
+        orders = self._orders
+        if orders is None:
+            raise EngineStopped("engine not started")
+        result: list[Order] = orders.proxy().open_orders().get(timeout=timeout)
+        return result
+
+    def connection_status(self, timeout: float = 5.0) -> dict[str, Any]:
+        connection = self._require_running()
+        result: dict[str, Any] = connection.proxy().describe().get(timeout=timeout)
+        return result
+
+    # -- the eight trading methods ---------------------------------------------------------------
+
+    def submit_spot_order(self, **fields: Any) -> Future[Any]:
+        """add_order: place one order. Resolves with the response (`result.order_id`)."""
+        future: Future[Any] = Future()
+        try:
+            self._require_running()
+            fields = _with_identity(fields)
+            params = build_params("add_order", fields)
+        except (LocalRejection, EngineStopped) as exc:
+            future.set_exception(exc)
+            return future
+        self._enqueue(PlaceOrders("add_order", params, future))
+        return future
+
+    def amend_spot_order(self, **fields: Any) -> Future[Any]:
+        """amend_order: change quantity/price in place, keeping ids and queue priority."""
+        return self._forward("amend_order", fields)
+
+    def edit_spot_order(self, **fields: Any) -> Future[Any]:
+        """edit_order (deprecated by Kraken: prefer amend): cancel and replace with a new id."""
+        warnings.warn(
+            "edit_order is deprecated by Kraken; use amend_spot_order",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        future: Future[Any] = Future()
+        try:
+            self._require_running()
+            params = build_params("edit_order", fields)
+        except (LocalRejection, EngineStopped) as exc:
+            future.set_exception(exc)
+            return future
+        self._enqueue(PlaceOrders("edit_order", params, future))
+        return future
+
+    def cancel_spot_order(
+        self,
+        order_id: str | Sequence[str] | None = None,
+        cl_ord_id: str | Sequence[str] | None = None,
+        order_userref: int | Sequence[int] | None = None,
+    ) -> Future[Any]:
+        """cancel_order. With several ids it resolves once every id has been answered (or at the
+        timeout) to a `MultiFrameResponse` whose `results` hold one outcome per id."""
+        fields: dict[str, Any] = {}
+        for name, value in (
+            ("order_id", order_id),
+            ("cl_ord_id", cl_ord_id),
+            ("order_userref", order_userref),
+        ):
+            if value is not None:
+                fields[name] = [value] if isinstance(value, str | int) else list(value)
+        expected = sum(len(v) for v in fields.values())
+        return self._forward("cancel_order", fields, urgent=True, expected_frames=max(expected, 1))
+
+    def cancel_all_spot_orders(self) -> Future[Any]:
+        """cancel_all: every open order of the account. Resolves with `result.count`."""
+        return self._forward("cancel_all", {}, urgent=True)
+
+    def cancel_all_spot_orders_after(self, timeout: int) -> Future[Any]:
+        """cancel_all_orders_after (the dead man's switch); `timeout=0` disarms it and pauses
+        the engine's automatic re-arming until it is armed again."""
+        future: Future[Any] = Future()
+        try:
+            self._require_running()
+            params = build_params("cancel_all_orders_after", {"timeout": timeout})
+        except (LocalRejection, EngineStopped) as exc:
+            future.set_exception(exc)
+            return future
+        assert self._dms is not None
+        self._dms.tell(CallerArm(int(params["timeout"]), future))
+        return future
+
+    def batch_submit_spot_orders(
+        self,
+        symbol: str,
+        orders: Iterable[Mapping[str, Any]],
+        deadline: Any = None,
+        validate: bool | None = None,
+    ) -> Future[Any]:
+        """batch_add: 2 to 15 orders on one symbol. Resolves with one result row per order."""
+        future: Future[Any] = Future()
+        try:
+            self._require_running()
+            fields: dict[str, Any] = {
+                "symbol": symbol,
+                "orders": [_with_identity(dict(o)) for o in orders],
+            }
+            if deadline is not None:
+                fields["deadline"] = deadline
+            if validate is not None:
+                fields["validate"] = validate
+            params = build_params("batch_add", fields)
+        except (LocalRejection, EngineStopped) as exc:
+            future.set_exception(exc)
+            return future
+        self._enqueue(PlaceOrders("batch_add", params, future))
+        return future
+
+    def batch_cancel_spot_orders(
+        self, orders: Sequence[str] | None = None, cl_ord_id: Sequence[str] | None = None
+    ) -> Future[Any]:
+        """batch_cancel: 2 to 50 ids; Kraken accepts it even past the trading counter."""
+        fields: dict[str, Any] = {}
+        if orders is not None:
+            fields["orders"] = list(orders)
+        if cl_ord_id is not None:
+            fields["cl_ord_id"] = list(cl_ord_id)
+        return self._forward("batch_cancel", fields, urgent=True)
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _forward(
+        self, method: str, fields: dict[str, Any], *, urgent: bool = False, expected_frames: int = 1
+    ) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            self._require_running()
+            params = build_params(method, fields)
+        except (LocalRejection, EngineStopped) as exc:
+            future.set_exception(exc)
+            return future
+        self._enqueue(ForwardRequest(method, params, future, urgent, expected_frames))
+        return future
+
+    def _enqueue(self, command: PlaceOrders | ForwardRequest) -> None:
+        self._intake.put(command)
+        assert self._orders is not None
+        self._orders.tell(DrainIntake())
+
+    def _require_running(self) -> pykka.ActorRef[ConnectionActor]:
+        if self._state != "running" or self._connection is None:
+            raise EngineStopped(f"engine is {self._state}; not accepting requests")
+        return self._connection
+
+
+def _with_identity(fields: dict[str, Any]) -> dict[str, Any]:
+    """Give the order a cl_ord_id unless the caller chose an identity (or Kraken forbids one)."""
+    if (
+        fields.get("cl_ord_id") is None
+        and fields.get("order_userref") is None
+        and fields.get("conditional") is None
+    ):
+        return {**fields, "cl_ord_id": str(uuid.uuid4())}
+    return fields
+
+
+def _log_event(event: Event) -> None:
+    log.info("%s %s", event.name, event.data if event.data is not None else "")
+
+
+def _log_exception(event: Event) -> None:
+    log.warning("exception: %s", event.data)
