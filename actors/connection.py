@@ -25,10 +25,7 @@ import pykka
 from engine.domain.backoff import Backoff, ConnectionBudget
 from engine.domain.clock import Clock
 from engine.domain.ids import ReqIdCounter
-from engine.kraken.control import build_ping, build_subscribe_executions, classify, parse_status
-from engine.kraken.executions import parse_executions
 from engine.kraken.rest import parse_websockets_token
-from engine.kraken.trading import MethodResponse, build_request, parse_response
 from engine.kraken.venue_errors import ErrorKind, classify_error
 
 from actors.listeners import EventBus
@@ -59,6 +56,9 @@ from engine.errors import (
     VenueRejection,
 )
 from engine.kraken.codec import CodecError, decode, encode
+from engine.kraken.control import build_ping, build_subscribe_executions, classify, parse_status
+from engine.kraken.executions import parse_executions
+from engine.kraken.trading import MethodResponse, build_request, parse_response
 from engine.responses import MultiFrameResponse
 
 __all__ = ["ConnectionActor"]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from engine.domain.reports import FillReport, OrderStatusReport
+from engine.kraken.envelope import MethodResponse
 from engine.kraken.executions import ExecutionsMessage
-from engine.kraken.trading import MethodResponse
 
 __all__ = [
     "Connect",
@@ -162,3 +164,34 @@ class ForwardRequest:
 @dataclass(frozen=True, slots=True)
 class DrainIntake:
     """Commands are waiting in the order manager's intake queue (group commit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileRequested:
+    """Ask the reconciler for the venue's view of what changed since `since`.
+
+    `order_ids` are Kraken ids the engine believes live (looked up with QueryOrders when the
+    lists do not mention them); `cl_ord_ids` are in-flight orders without a Kraken id yet.
+    """
+
+    reason: str
+    since: datetime | None
+    order_ids: tuple[str, ...]
+    cl_ord_ids: tuple[str, ...]
+    reply_to: Any = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSnapshot:
+    """The REST answer: order reports and fills, all with source `reconciliation`."""
+
+    reason: str
+    orders: tuple[OrderStatusReport, ...]
+    fills: tuple[FillReport, ...]
+    taken_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileFailed:
+    reason: str
+    error: str

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import logging
 import queue
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pykka
+from engine.domain.clock import Clock
 from sqlalchemy.orm import Session, sessionmaker
 
 from actors.listeners import EventBus
@@ -34,19 +35,21 @@ from actors.messages import (
     ExecutionsReceived,
     ForwardRequest,
     PlaceOrders,
+    ReconcileFailed,
+    ReconcileRequested,
     RequestAnswered,
     RequestNotSent,
     RequestUnanswered,
     SendRequest,
     Tick,
+    VenueSnapshot,
     VenueStatusChanged,
 )
 from engine.domain import lifecycle
-from engine.domain.clock import Clock
 from engine.domain.lifecycle import InvalidTransition, OrderStatus
 from engine.domain.order import Order, OrderBook, apply_fill, apply_report
 from engine.domain.reports import FillReport, OrderStatusReport
-from engine.errors import LocalRejection
+from engine.errors import LocalRejection, NotSent
 from engine.kraken.trading import MethodResponse
 from persistence import repository
 
@@ -86,9 +89,24 @@ class OrderManagerActor(pykka.ThreadingActor):
         events: EventBus,
         intake: queue.SimpleQueue[PlaceOrders | ForwardRequest],
         connection: Callable[[], pykka.ActorRef[Any] | None],
+        reconciler: Callable[[], pykka.ActorRef[Any] | None] = lambda: None,
         run_id: int | None,
+        request_timeout: float = 10.0,
+        rest_lag_s: float = 10.0,
     ) -> None:
         super().__init__()
+        self._reconciler = reconciler
+        self._request_timeout = request_timeout
+        self._rest_lag = timedelta(seconds=rest_lag_s)
+        # order entry waits while the engine's view may be stale: from a disconnect (or a
+        # start with orders that were not terminal) until reconciliation has been applied
+        self._gate_closed = False
+        self._deferred: deque[tuple[float, PlaceOrders]] = deque()
+        self._reconcile_running = False
+        self._reconcile_again: str | None = None
+        self._recheck_at: datetime | None = None
+        self._connected_once = False
+        self._has_history = False
         self._account = account
         self._sessions = sessions
         self._clock = clock
@@ -105,8 +123,12 @@ class OrderManagerActor(pykka.ThreadingActor):
         with self._sessions() as session:
             for row in repository.live_orders(session, self._account):
                 self._book.add(_order_from_row(row))
+            self._has_history = repository.get_kv(session, self._account, "last_sync") is not None
         if self._book.live():
+            # crash recovery: these are settled by reconciliation before new orders go out
             log.info("loaded %d live orders from the database", len(self._book.live()))
+            self._has_history = True
+            self._gate_closed = True
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -122,7 +144,23 @@ class OrderManagerActor(pykka.ThreadingActor):
                 self._on_executions(message.message.reports, message.message.fills)
             case Tick():
                 self._sweep_orphans()
-            case ConnectionUp() | ConnectionDown() | VenueStatusChanged():
+                self._on_tick()
+            case ConnectionUp(reconnect=reconnect):
+                first = not self._connected_once
+                self._connected_once = True
+                if reconnect or (first and self._has_history):
+                    self._request_reconcile("reconnect" if reconnect else "start")
+                else:
+                    self._open_gate()
+            case ConnectionDown():
+                self._gate_closed = True
+            case VenueSnapshot():
+                self._on_snapshot(message)
+            case ReconcileFailed(reason=reason, error=error):
+                self._reconcile_running = False
+                log.warning("reconciliation (%s) failed: %s; retrying", reason, error)
+                self._recheck_at = self._clock.now() + timedelta(seconds=1)
+            case VenueStatusChanged():
                 pass
             case _:
                 log.warning("order manager got an unknown message %r", type(message).__name__)
@@ -145,8 +183,22 @@ class OrderManagerActor(pykka.ThreadingActor):
                 commands.append(self._intake.get_nowait())
             except queue.Empty:
                 break
+        if self._gate_closed:
+            waiting = self._clock.monotonic()
+            passing: list[PlaceOrders | ForwardRequest] = []
+            for command in commands:
+                if isinstance(command, PlaceOrders):
+                    self._deferred.append((waiting, command))
+                else:
+                    passing.append(command)  # cancels never wait for reconciliation
+            commands = passing
         if not commands:
             return
+        self._process(commands)
+        if self._intake.qsize():
+            self.actor_ref.tell(DrainIntake())
+
+    def _process(self, commands: list[PlaceOrders | ForwardRequest]) -> None:
         now = self._clock.now()
         outgoing: list[SendRequest] = []
         with self._sessions() as session, session.begin():
@@ -169,8 +221,6 @@ class OrderManagerActor(pykka.ThreadingActor):
             if connection is not None:
                 connection.tell(request)
         self._publish(published)
-        if self._intake.qsize():
-            self.actor_ref.tell(DrainIntake())
 
     def _record_placement(
         self, session: Session, command: PlaceOrders, now: datetime
@@ -545,18 +595,23 @@ class OrderManagerActor(pykka.ThreadingActor):
         fill: FillReport,
         now: datetime,
         published: list[OrderEvent],
-    ) -> None:
+    ) -> bool:
+        """Record a fill once (keyed by exec_id, whichever path brought it)."""
         order = self._book.get_by_order_id(order_id)
+        if order is None:
+            row = repository.find_order(session, self._account, order_id=order_id)
+            order = _order_from_row(row) if row is not None else None
         pk = order.pk if order is not None else None
         if not repository.insert_fill(session, account=self._account, order_pk=pk, fill=fill):
-            return
+            return False
         if order is None:
-            return
+            return True
         after = apply_fill(order, fill, now=now)
         self._book.replace(after)
         self._write(session, order, after, now, fill.source, "fill", fill.raw)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, fill.source))
+        return True
 
     def _sweep_orphans(self) -> None:
         if not self._orphans:
@@ -613,6 +668,203 @@ class OrderManagerActor(pykka.ThreadingActor):
                 for fill in orphan.fills:
                     self._apply_fill(session, order_id, fill, now, published)
         self._publish(published)
+
+    # -- reconciliation ----------------------------------------------------------------------
+
+    def _request_reconcile(self, reason: str) -> None:
+        self._gate_closed = True
+        reconciler = self._reconciler()
+        if reconciler is None:
+            self._open_gate()
+            return
+        if self._reconcile_running:
+            self._reconcile_again = reason  # back-to-back requests merge into one more run
+            return
+        self._reconcile_running = True
+        self._recheck_at = None
+        live = self._book.live()
+        with self._sessions() as session:
+            last_sync = repository.get_kv(session, self._account, "last_sync")
+        since = datetime.fromisoformat(last_sync) if last_sync else None
+        oldest = min((o.created_at for o in live), default=None)
+        if oldest is not None and (since is None or oldest < since):
+            since = oldest
+        reconciler.tell(
+            ReconcileRequested(
+                reason,
+                since,
+                tuple(o.order_id for o in live if o.order_id),
+                tuple(o.cl_ord_id for o in live if o.order_id is None and o.cl_ord_id),
+                self.actor_ref,
+            )
+        )
+
+    def _on_snapshot(self, snapshot: VenueSnapshot) -> None:
+        self._reconcile_running = False
+        now = self._clock.now()
+        published: list[OrderEvent] = []
+        changed = 0
+        with self._sessions() as session, session.begin():
+            run_pk = repository.start_reconciliation(
+                session,
+                account=self._account,
+                run_id=self._run_id,
+                started_at=snapshot.taken_at,
+                reason=snapshot.reason,
+            )
+            seen: set[int] = set()
+            for report in snapshot.orders:
+                order = self._match(session, report)
+                if order is None:
+                    if self._record_external(session, report, now, published):
+                        changed += 1
+                    continue
+                assert order.pk is not None
+                seen.add(order.pk)
+                if self._reconcile_order(session, order, report, now, published):
+                    changed += 1
+            for fill in snapshot.fills:
+                if self._apply_fill(session, fill.order_id, fill, now, published):
+                    changed += 1
+            horizon_next: datetime | None = None
+            for order in list(self._book.live()):
+                if order.pk in seen or order.order_id is not None:
+                    continue
+                horizon = self._never_placed_after(order)
+                if snapshot.taken_at >= horizon:
+                    self._transition(
+                        session,
+                        order.pk or 0,
+                        lifecycle.NeverSent(),
+                        now,
+                        "reconciliation",
+                        "never_placed",
+                        {"reason": snapshot.reason},
+                        None,
+                        published,
+                    )
+                    changed += 1
+                elif horizon_next is None or horizon < horizon_next:
+                    horizon_next = horizon
+            repository.finish_reconciliation(
+                session,
+                run_pk,
+                finished_at=now,
+                outcome="ok",
+                changed=changed,
+                summary={"orders": len(snapshot.orders), "fills": len(snapshot.fills)},
+            )
+            repository.set_kv(session, self._account, "last_sync", snapshot.taken_at.isoformat())
+        self._has_history = True
+        self._publish(published)
+        self._events.publish(
+            "reconciled",
+            {
+                "reason": snapshot.reason,
+                "changed": changed,
+                "orders": len(snapshot.orders),
+                "fills": len(snapshot.fills),
+            },
+        )
+        if horizon_next is not None:
+            self._recheck_at = horizon_next
+        if self._reconcile_again is not None:
+            reason, self._reconcile_again = self._reconcile_again, None
+            self._request_reconcile(reason)
+            return
+        self._open_gate()
+
+    def _reconcile_order(
+        self,
+        session: Session,
+        order: Order,
+        report: OrderStatusReport,
+        now: datetime,
+        published: list[OrderEvent],
+    ) -> bool:
+        try:
+            after = apply_report(order, report, now=now)
+        except InvalidTransition as exc:
+            log.warning("reconciliation left order %s as it is: %s", order.pk, exc)
+            return False
+        if after == order:
+            return False
+        self._book.replace(after)
+        self._write(session, order, after, now, "reconciliation", "reconcile", report.raw)
+        if after.status is not order.status:
+            published.append(OrderEvent(f"order_{after.status.value}", after, "reconciliation"))
+        return True
+
+    def _record_external(
+        self,
+        session: Session,
+        report: OrderStatusReport,
+        now: datetime,
+        published: list[OrderEvent],
+    ) -> bool:
+        if report.symbol is None or report.side is None or report.order_qty is None:
+            return False
+        pk = repository.insert_order(
+            session,
+            account=self._account,
+            symbol=report.symbol,
+            side=report.side,
+            order_type=report.order_type or "",
+            order_qty=report.order_qty,
+            limit_price=report.limit_price,
+            params={},
+            status=OrderStatus.PENDING_NEW.value,
+            created_at=report.timestamp or now,
+            cl_ord_id=report.cl_ord_id,
+            order_userref=report.order_userref,
+            order_id=report.order_id,
+            origin="external",
+        )
+        order = Order(
+            pk=pk,
+            account=self._account,
+            cl_ord_id=report.cl_ord_id,
+            order_userref=report.order_userref,
+            order_id=report.order_id,
+            symbol=report.symbol,
+            side=report.side,
+            order_type=report.order_type or "",
+            order_qty=report.order_qty,
+            limit_price=report.limit_price,
+            status=OrderStatus.PENDING_NEW,
+            created_at=report.timestamp or now,
+            updated_at=now,
+        )
+        self._book.add(order)
+        self._reconcile_order(session, order, report, now, published)
+        return True
+
+    def _never_placed_after(self, order: Order) -> datetime:
+        sent = order.sent_at or order.created_at
+        return sent + timedelta(seconds=self._request_timeout) + self._rest_lag
+
+    def _open_gate(self) -> None:
+        self._gate_closed = False
+        if self._deferred:
+            commands = [command for _, command in self._deferred]
+            self._deferred.clear()
+            self._process(list(commands))
+
+    def _on_tick(self) -> None:
+        if self._deferred:
+            limit = self._clock.monotonic() - self._request_timeout
+            while self._deferred and self._deferred[0][0] <= limit:
+                _, command = self._deferred.popleft()
+                if not command.future.done():
+                    command.future.set_exception(
+                        NotSent(
+                            f"{command.method}: the engine was still reconciling after "
+                            f"{self._request_timeout} s; not sent"
+                        )
+                    )
+        if self._recheck_at is not None and self._clock.now() >= self._recheck_at:
+            self._recheck_at = None
+            self._request_reconcile("in-flight orders unsettled")
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from actors.dead_mans_switch import CallerArm, DeadMansSwitchActor
 from actors.listeners import Event, EventBus
 from actors.messages import Connect, DrainIntake, ForwardRequest, PlaceOrders
 from actors.order_manager import OrderManagerActor
+from actors.reconciler import ReconcilerActor
 from actors.rest_client import RestClient
 from actors.ticker import Ticker
 from engine.config import EngineConfig
@@ -107,6 +108,7 @@ class Engine:
         self._rest = RestClient(
             config.rest_url, config.api_key, config.api_secret, timeout=config.connect_timeout
         )
+        reconciler = ReconcilerActor.start(self._rest, self._clock)
         orders = OrderManagerActor.start(
             account=config.account,
             sessions=sessions,
@@ -114,7 +116,10 @@ class Engine:
             events=self._events,
             intake=self._intake,
             connection=lambda: self._connection,
+            reconciler=lambda: reconciler,
             run_id=self._run_id,
+            request_timeout=config.request_timeout,
+            rest_lag_s=config.rest_lag_s,
         )
         self._orders = orders
         self._dms = DeadMansSwitchActor.start(
@@ -135,7 +140,7 @@ class Engine:
             ConnectionBudget(),
             lambda: (orders, dms),
         )
-        self._refs = [orders, dms, self._connection]
+        self._refs = [reconciler, orders, dms, self._connection]
         self._tickers = [
             Ticker(self._connection, 0.05, "kraken-router-connection-tick"),
             Ticker(orders, 1.0, "kraken-router-orders-tick"),

@@ -46,6 +46,8 @@ class EngineConfig:
         liveness_timeout: seconds without any frame after which the connection is dead.
         reconnect_base_delay / reconnect_max_delay: backoff after the first, immediate retry.
         connect_timeout: seconds for the token request and the WebSocket handshake.
+        rest_lag_s: how far REST may lag the socket; an order sent without an answer is
+            concluded never placed only this long after its deadline (or request_timeout).
     """
 
     api_key: str
@@ -66,6 +68,7 @@ class EngineConfig:
     reconnect_base_delay: float = 0.25
     reconnect_max_delay: float = 10.0
     connect_timeout: float = 10.0
+    rest_lag_s: float = 10.0
 
     def __post_init__(self) -> None:
         if not self.api_key:
