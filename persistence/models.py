@@ -84,7 +84,8 @@ class OrderRow(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account: Mapped[str] = mapped_column(String(128), index=True)
+    # indexed through the composite indexes that lead with it (one b-tree less per insert)
+    account: Mapped[str] = mapped_column(String(128))
     cl_ord_id: Mapped[str | None] = mapped_column(String(64))
     order_userref: Mapped[int | None]
     order_id: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -118,7 +119,6 @@ class OrderEventRow(Base):
     __table_args__ = (
         CheckConstraint(_one_of("source", EVENT_SOURCES), name="source"),
         Index("ix_order_events_order_pk_id", "order_pk", "id"),
-        Index("ix_order_events_account_at", "account", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

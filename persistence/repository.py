@@ -1,0 +1,576 @@
+"""The write side of the order database, used only by the order manager actor.
+
+Every function takes the caller's `Session` and never commits: one handled message is one short
+transaction owned by the actor (DESIGN principle 11). Hot paths (`insert_order`, `update_order`,
+`append_event`, `insert_fill`) use Core statements through the session, which skips the ORM unit
+of work; the engine needs thousands of committed orders per second on SQLite.
+
+Nothing secret reaches the database: raw frames and order parameters pass through `redact`, which
+drops `token` and any key named like a secret, at any depth.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Dialect,
+    Executable,
+    Insert,
+    Table,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import ClauseElement
+
+from engine.domain.reports import FillReport
+from engine.kraken.codec import encode
+from persistence.models import (
+    LIVE_STATUSES,
+    EngineRunRow,
+    FillRow,
+    KvStateRow,
+    OrderEventRow,
+    OrderRow,
+    ReconciliationRow,
+    SymbolSummaryRow,
+)
+
+__all__ = [
+    "LIVE_STATUSES",
+    "FillRow",
+    "OrderRow",
+    "append_event",
+    "find_order",
+    "finish_reconciliation",
+    "get_kv",
+    "insert_fill",
+    "insert_order",
+    "live_orders",
+    "redact",
+    "set_kv",
+    "start_reconciliation",
+    "start_run",
+    "update_order",
+    "update_run",
+]
+
+_orders: Table = OrderRow.__table__  # type: ignore[assignment]
+_events: Table = OrderEventRow.__table__  # type: ignore[assignment]
+_fills: Table = FillRow.__table__  # type: ignore[assignment]
+_summaries: Table = SymbolSummaryRow.__table__  # type: ignore[assignment]
+_runs: Table = EngineRunRow.__table__  # type: ignore[assignment]
+_recons: Table = ReconciliationRow.__table__  # type: ignore[assignment]
+_kv: Table = KvStateRow.__table__  # type: ignore[assignment]
+
+# built once so SQLAlchemy's compiled cache is hit on every call
+_INSERT_ORDER = insert(_orders)
+_INSERT_EVENT = insert(_events)
+# SET clause taken from the parameter names, so one statement serves every field combination
+_UPDATE_ORDER = update(_orders).where(_orders.c.id == bindparam("order_pk_"))
+_ORDER_COLUMNS = frozenset(c.name for c in _orders.columns) - {"id"}
+_RUN_COLUMNS = frozenset(c.name for c in _runs.columns) - {"id"}
+
+_SECRET_WORDS = frozenset(
+    {
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "passphrase",
+        "otp",
+        "signature",
+        "sign",
+        "private",
+        "authorization",
+        "credential",
+        "credentials",
+    }
+)
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _exec(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
+    # Core statements on the session's connection: same transaction, without the ORM's
+    # execution path (which costs more than SQLite's commit itself)
+    connection = session.connection()
+    if params is None:
+        return connection.execute(statement)  # type: ignore[arg-type]
+    return connection.execute(statement, params)  # type: ignore[arg-type]
+
+
+class _DriverStatement:
+    """A statement compiled once for SQLite and run on the DBAPI cursor of the session's
+    connection, with the column types' own bind processors.
+
+    This is the hot path of the order manager: SQLAlchemy's per-execute bookkeeping costs
+    several times SQLite's own insert, and the engine commits once per order. It shares the
+    session's transaction (the session still commits or rolls back); other dialects take the
+    ordinary Core path.
+    """
+
+    __slots__ = ("names", "processors", "sql")
+
+    def __init__(self, statement: ClauseElement, table: Table, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self.processors = tuple(
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if name in table.c
+            else None
+            for name in self.names
+        )
+
+    def run(self, connection: Connection, params: Mapping[str, Any]) -> Any:
+        values = [
+            params.get(name) if proc is None else proc(params.get(name))
+            for name, proc in zip(self.names, self.processors, strict=True)
+        ]
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self.sql, values)
+            return cursor.lastrowid, cursor.rowcount
+        finally:
+            cursor.close()
+
+
+_driver_statements: dict[tuple[str, Any], _DriverStatement] = {}
+
+
+def _driver_run(
+    session: Session, key: Any, table: Table, build: Callable[[], ClauseElement], params: Any
+) -> tuple[int | None, int] | None:
+    """Run on the SQLite fast path, or return None when the session is not on SQLite."""
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite" or not dialect.positional:
+        return None
+    statement = _driver_statements.get((dialect.name, key))
+    if statement is None:
+        statement = _DriverStatement(build(), table, dialect)
+        _driver_statements[(dialect.name, key)] = statement
+    lastrowid, rowcount = statement.run(connection, params)
+    return lastrowid, rowcount
+
+
+# --- redaction -------------------------------------------------------------------------------
+
+
+def is_secret_key(key: str) -> bool:
+    """True for `token`, `wsToken`, `api_secret`, `API-Sign`, `otp` ... (word-wise match)."""
+    words = {w.lower() for w in _WORD_SPLIT.split(key) if w}
+    return bool(words & _SECRET_WORDS) or key.lower() in _SECRET_WORDS
+
+
+def redact(raw: Any) -> Any:
+    """A JSON-ready copy of `raw` without secrets, at any depth.
+
+    Keys named like a secret are removed (not masked: a masked token still says one was sent).
+    Values are made encodable by `engine.kraken.codec.encode`: datetimes become ISO-8601 text,
+    floats exact `Decimal`s of their repr, tuples and sets lists, enums their value.
+    """
+    if isinstance(raw, Mapping):
+        return {str(k): redact(v) for k, v in raw.items() if not is_secret_key(str(k))}
+    if isinstance(raw, list | tuple):
+        return [redact(v) for v in raw]
+    if isinstance(raw, set | frozenset):
+        return sorted((redact(v) for v in raw), key=str)
+    if raw is None or isinstance(raw, str | bool | int | Decimal):
+        return raw
+    if isinstance(raw, float):
+        return Decimal(repr(raw))
+    if isinstance(raw, datetime | date):
+        return raw.isoformat()
+    if isinstance(raw, enum.Enum):
+        return redact(raw.value)
+    return str(raw)
+
+
+def _json(raw: Mapping[str, Any] | None) -> str:
+    return encode(redact(raw)) if raw is not None else "{}"
+
+
+# --- orders ----------------------------------------------------------------------------------
+
+
+def insert_order(
+    session: Session,
+    *,
+    account: str,
+    symbol: str,
+    side: str,
+    order_type: str,
+    order_qty: Decimal,
+    limit_price: Decimal | None,
+    params: Mapping[str, Any],
+    status: str,
+    created_at: datetime,
+    cl_ord_id: str | None = None,
+    order_userref: int | None = None,
+    order_id: str | None = None,
+    origin: str = "engine",
+    replaces_id: int | None = None,
+    engine_run_id: int | None = None,
+    deadline: datetime | None = None,
+) -> int:
+    """Insert one order row and return its primary key (our order id).
+
+    `params` is every parameter sent to Kraken; it is stored redacted as JSON.
+    """
+    values = {
+        "account": account,
+        "cl_ord_id": cl_ord_id,
+        "order_userref": order_userref,
+        "order_id": order_id,
+        "symbol": symbol,
+        "side": side,
+        "order_type": order_type,
+        "order_qty": order_qty,
+        "limit_price": limit_price,
+        "params": _json(params),
+        "status": status,
+        "cum_qty": Decimal(0),
+        "cum_cost": Decimal(0),
+        "avg_price": None,
+        "fees": Decimal(0),
+        "reason": None,
+        "origin": origin,
+        "replaces_id": replaces_id,
+        "engine_run_id": engine_run_id,
+        "deadline": deadline,
+        "created_at": created_at,
+        "sent_at": None,
+        "acknowledged_at": None,
+        "updated_at": created_at,
+        "closed_at": None,
+    }
+    fast = _driver_run(session, "insert_order", _orders, lambda: _INSERT_ORDER, values)
+    if fast is not None and fast[0] is not None:
+        return fast[0]
+    pk = _exec(session, _INSERT_ORDER, values).inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
+def update_order(session: Session, order_pk: int, **fields: Any) -> None:
+    """Set columns of one order; `updated_at` defaults to now (UTC).
+
+    Raises:
+        ValueError: a field is not a column of `orders`.
+        LookupError: no order has this primary key.
+    """
+    unknown = fields.keys() - _ORDER_COLUMNS
+    if unknown:
+        raise ValueError(f"not columns of orders: {', '.join(sorted(unknown))}")
+    if "params" in fields and not isinstance(fields["params"], str):
+        fields["params"] = _json(fields["params"])
+    fields.setdefault("updated_at", datetime.now(UTC))
+    fields["order_pk_"] = order_pk
+    names = tuple(sorted(fields))
+    fast = _driver_run(
+        session,
+        ("update_order", names),
+        _orders,
+        lambda: _UPDATE_ORDER.values({n: bindparam(n) for n in names if n != "order_pk_"}),
+        fields,
+    )
+    rowcount = fast[1] if fast is not None else _exec(session, _UPDATE_ORDER, fields).rowcount
+    if rowcount == 0:
+        raise LookupError(f"no order with id {order_pk}")
+
+
+def append_event(
+    session: Session,
+    *,
+    account: str,
+    order_pk: int | None,
+    at: datetime,
+    source: str,
+    kind: str,
+    status_before: str | None = None,
+    status_after: str | None = None,
+    raw: Mapping[str, Any] | None = None,
+    req_id: int | None = None,
+) -> None:
+    """Append one journal entry; `raw` is stored redacted (no token, no secret, at any depth)."""
+    values = {
+        "account": account,
+        "order_pk": order_pk,
+        "at": at,
+        "source": source,
+        "kind": kind,
+        "status_before": status_before,
+        "status_after": status_after,
+        "req_id": req_id,
+        "raw": _json(raw),
+    }
+    if _driver_run(session, "append_event", _events, lambda: _INSERT_EVENT, values) is None:
+        _exec(session, _INSERT_EVENT, values)
+
+
+def find_order(
+    session: Session,
+    account: str,
+    *,
+    cl_ord_id: str | None = None,
+    order_id: str | None = None,
+    order_pk: int | None = None,
+) -> OrderRow | None:
+    """The order matching every given key (the newest when several share a `cl_ord_id`)."""
+    if cl_ord_id is None and order_id is None and order_pk is None:
+        raise ValueError("find_order needs cl_ord_id, order_id or order_pk")
+    query = select(OrderRow).where(OrderRow.account == account)
+    if order_pk is not None:
+        query = query.where(OrderRow.id == order_pk)
+    if order_id is not None:
+        query = query.where(OrderRow.order_id == order_id)
+    if cl_ord_id is not None:
+        query = query.where(OrderRow.cl_ord_id == cl_ord_id)
+    query = query.order_by(OrderRow.id.desc()).limit(1)
+    # Core updates bypass the identity map: always reload what the database says
+    return session.scalars(query.execution_options(populate_existing=True)).first()
+
+
+def live_orders(session: Session, account: str) -> list[OrderRow]:
+    """Orders that may still be working (or whose fate is unknown), oldest first."""
+    query = (
+        select(OrderRow)
+        .where(OrderRow.account == account, OrderRow.status.in_(LIVE_STATUSES))
+        .order_by(OrderRow.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
+
+
+# --- fills -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _FillTarget:
+    order_pk: int | None
+    symbol: str | None
+    side: str | None
+
+
+def _fill_target(
+    session: Session, account: str, order_pk: int | None, fill: FillReport
+) -> _FillTarget:
+    if order_pk is not None and fill.symbol is not None and fill.side is not None:
+        return _FillTarget(order_pk, fill.symbol, fill.side)
+    query = select(_orders.c.id, _orders.c.symbol, _orders.c.side).where(
+        _orders.c.account == account
+    )
+    if order_pk is not None:
+        query = query.where(_orders.c.id == order_pk)
+    else:
+        query = query.where(_orders.c.order_id == fill.order_id)
+    row = _exec(session, query).first()
+    if row is None:
+        return _FillTarget(order_pk, fill.symbol, fill.side)
+    return _FillTarget(row.id, fill.symbol or row.symbol, fill.side or row.side)
+
+
+def _insert_ignoring_conflict(
+    session: Session, table: Table, values: Mapping[str, Any], keys: list[str]
+) -> bool:
+    """Insert unless a row with the same `keys` exists; True when a row was written."""
+    dialect = session.get_bind().dialect.name
+    statement: Insert
+    if dialect == "sqlite":
+        statement = (
+            sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+        )
+    elif dialect == "postgresql":
+        statement = (
+            postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+        )
+    else:
+        exists = select(*(table.c[k] for k in keys)).where(*(table.c[k] == values[k] for k in keys))
+        if _exec(session, exists).first() is not None:
+            return False
+        statement = insert(table).values(**values)
+    return bool(_exec(session, statement).rowcount)
+
+
+def insert_fill(session: Session, *, account: str, order_pk: int | None, fill: FillReport) -> bool:
+    """Record a fill once; False (and nothing changed) when `(account, exec_id)` is known.
+
+    A new fill also adds to the `(account, symbol, side)` summary row. When the report lacks the
+    symbol or side, or `order_pk` is None, they are taken from the order row (matched by
+    `order_id`) if there is one.
+    """
+    target = _fill_target(session, account, order_pk, fill)
+    cost = fill.cost if fill.cost is not None else fill.last_qty * fill.last_price
+    written = _insert_ignoring_conflict(
+        session,
+        _fills,
+        {
+            "account": account,
+            "order_pk": target.order_pk,
+            "order_id": fill.order_id,
+            "exec_id": fill.exec_id,
+            "trade_id": fill.trade_id,
+            "symbol": target.symbol,
+            "side": target.side,
+            "price": fill.last_price,
+            "qty": fill.last_qty,
+            "cost": cost,
+            "fee": fill.fee,
+            "fee_asset": fill.fee_asset,
+            "liquidity_ind": fill.liquidity_ind,
+            "at": fill.timestamp,
+            "source": fill.source,
+        },
+        ["account", "exec_id"],
+    )
+    if written and target.symbol is not None and target.side is not None:
+        _add_to_summary(session, account, target.symbol, target.side, fill.last_qty, cost, fill.fee)
+    return written
+
+
+def _add_to_summary(
+    session: Session,
+    account: str,
+    symbol: str,
+    side: str,
+    qty: Decimal,
+    cost: Decimal,
+    fee: Decimal,
+) -> None:
+    # Decimal arithmetic in Python: SQLite stores text, and SQL would sum it as floats
+    key = (
+        _summaries.c.account == account,
+        _summaries.c.symbol == symbol,
+        _summaries.c.side == side,
+    )
+    for _attempt in range(2):
+        row = _exec(session, select(_summaries).where(*key).with_for_update()).first()
+        if row is not None:
+            _exec(
+                session,
+                update(_summaries)
+                .where(*key)
+                .values(
+                    filled_qty=row.filled_qty + qty,
+                    notional=row.notional + cost,
+                    fees=row.fees + fee,
+                    fill_count=row.fill_count + 1,
+                ),
+            )
+            return
+        first = {
+            "account": account,
+            "symbol": symbol,
+            "side": side,
+            "filled_qty": qty,
+            "notional": cost,
+            "fees": fee,
+            "fill_count": 1,
+        }
+        if _insert_ignoring_conflict(session, _summaries, first, ["account", "symbol", "side"]):
+            return
+    raise RuntimeError(f"summary row for {account} {symbol} {side} kept changing")
+
+
+# --- engine runs, reconciliations, key-value state --------------------------------------------
+
+
+def start_run(
+    session: Session, *, account: str, host: str, pid: int, at: datetime, version: str
+) -> int:
+    """Record that an engine process is starting; returns the run id."""
+    result = _exec(
+        session,
+        insert(_runs).values(
+            account=account,
+            host=host,
+            pid=pid,
+            started_at=at,
+            state="starting",
+            heartbeat_at=at,
+            version=version,
+        ),
+    )
+    pk = result.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
+def update_run(session: Session, run_id: int, **fields: Any) -> None:
+    """Set columns of an engine run (state, heartbeat_at, connection_state, dms_*, stopped_at)."""
+    unknown = fields.keys() - _RUN_COLUMNS
+    if unknown:
+        raise ValueError(f"not columns of engine_runs: {', '.join(sorted(unknown))}")
+    _exec(session, update(_runs).where(_runs.c.id == run_id).values(**fields))
+
+
+def start_reconciliation(
+    session: Session, *, account: str, run_id: int | None, at: datetime, reason: str
+) -> int:
+    """Record that a reconciliation pass started; returns its id."""
+    result = _exec(
+        session,
+        insert(_recons).values(
+            account=account, run_id=run_id, started_at=at, reason=reason, changed=0
+        ),
+    )
+    pk = result.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
+def finish_reconciliation(
+    session: Session,
+    reconciliation_id: int,
+    *,
+    at: datetime,
+    outcome: str,
+    changed: int = 0,
+    summary: Mapping[str, Any] | None = None,
+) -> None:
+    """Close a reconciliation pass with `outcome` `ok` or `failed` and a redacted JSON summary."""
+    _exec(
+        session,
+        update(_recons)
+        .where(_recons.c.id == reconciliation_id)
+        .values(
+            finished_at=at,
+            outcome=outcome,
+            changed=changed,
+            summary=_json(summary) if summary is not None else None,
+        ),
+    )
+
+
+def get_kv(session: Session, account: str, key: str) -> str | None:
+    """A small durable fact (e.g. the last REST nonce), or None."""
+    return _exec(
+        session, select(_kv.c.value).where(_kv.c.account == account, _kv.c.key == key)
+    ).scalar_one_or_none()
+
+
+def set_kv(session: Session, account: str, key: str, value: str) -> None:
+    """Store or replace a small durable fact."""
+    result = _exec(
+        session, update(_kv).where(_kv.c.account == account, _kv.c.key == key).values(value=value)
+    )
+    if result.rowcount == 0 and not _insert_ignoring_conflict(
+        session, _kv, {"account": account, "key": key, "value": value}, ["account", "key"]
+    ):
+        _exec(
+            session,
+            update(_kv).where(_kv.c.account == account, _kv.c.key == key).values(value=value),
+        )
