@@ -126,7 +126,8 @@ class _DriverStatement:
     def __init__(self, statement: ClauseElement, table: Table, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
-        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        # positional (qmark) order of the bind names; SQLCompiler has it, Compiled's stub not
+        self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
         self.processors = tuple(
             table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             if name in table.c
