@@ -245,9 +245,7 @@ class SimulatorControl:
     def fail_requests(
         self, n: int, error: str = "EService:Unavailable", transport: str = "ws"
     ) -> None:
-        self._call(
-            "POST", "faults/fail_requests", {"n": n, "error": error, "transport": transport}
-        )
+        self._call("POST", "faults/fail_requests", {"n": n, "error": error, "transport": transport})
 
     def duplicate_next_execution(self) -> None:
         self._call("POST", "faults/duplicate_next_execution", {})

@@ -20,7 +20,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
@@ -130,7 +130,9 @@ class Exchange:
 
     # ----------------------------------------------------------------- accounts
 
-    def add_account(self, api_key: str | None = None, api_secret: str | None = None) -> tuple[str, str]:
+    def add_account(
+        self, api_key: str | None = None, api_secret: str | None = None
+    ) -> tuple[str, str]:
         """Register credentials (generated when omitted); returns `(api_key, api_secret)`."""
         key = api_key or base64.b64encode(secrets.token_bytes(42)).decode()
         secret = api_secret or base64.b64encode(secrets.token_bytes(64)).decode()
@@ -1048,8 +1050,11 @@ class Exchange:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"simulator state did not match within {timeout} s")
-                seen = self.version
-                self.cond.wait_for(lambda: self.version != seen, timeout=remaining)
+                self.cond.wait_for(_version_moved(self, self.version), timeout=remaining)
+
+
+def _version_moved(exchange: Exchange, seen: int) -> Callable[[], bool]:
+    return lambda: exchange.version != seen
 
 
 def _seq(order: Order) -> int:
@@ -1098,8 +1103,3 @@ def _trade_state(t: Trade) -> dict[str, Any]:
         "liquidity_ind": t.liquidity_ind,
         "timestamp": epoch(t.timestamp),
     }
-
-
-def iter_unique(values: Iterable[str]) -> list[str]:
-    """Order-preserving de-duplication (for id lists)."""
-    return list(dict.fromkeys(values))

@@ -58,7 +58,9 @@ TRIGGERED = frozenset(
 )
 OPEN_STATUSES = frozenset({"pending_new", "new", "partially_filled"})
 
-_LONG_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_LONG_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 _SHORT_UUID = re.compile(r"^[0-9a-fA-F]{32}$")
 
 

@@ -36,8 +36,8 @@ __all__ = [
     "rest_bool",
     "rest_int",
     "ws_bool",
-    "ws_decimal",
     "ws_deadline",
+    "ws_decimal",
     "ws_int",
     "ws_str_list",
 ]
@@ -218,9 +218,8 @@ def parse_ws_order(params: dict[str, Any], symbol: Any) -> OrderSpec:
     if cl_ord_id is not None and not valid_cl_ord_id(cl_ord_id):
         raise invalid("cl_ord_id")
     conditional = params.get("conditional")
-    if conditional is not None:
-        if not isinstance(conditional, dict) or cl_ord_id is not None:
-            raise invalid("conditional")
+    if conditional is not None and (not isinstance(conditional, dict) or cl_ord_id is not None):
+        raise invalid("conditional")
     display_qty = ws_decimal(params, "display_qty")
     if display_qty is not None and order_type != "iceberg":
         raise invalid("display_qty")
@@ -233,9 +232,8 @@ def parse_ws_order(params: dict[str, Any], symbol: Any) -> OrderSpec:
     sender_sub_id = ws_str(params, "sender_sub_id")
     if sender_sub_id is not None and not valid_cl_ord_id(sender_sub_id):
         raise invalid("sender_sub_id")
-    if cash is not None and qty is None:
-        if order_type != "market" or side != "buy":
-            raise invalid("cash_order_qty")
+    if cash is not None and qty is None and (order_type != "market" or side != "buy"):
+        raise invalid("cash_order_qty")
     return OrderSpec(
         symbol=symbol,
         side=side,
@@ -336,7 +334,7 @@ def parse_rest_order(params: dict[str, Any], now: float) -> tuple[OrderSpec, Any
         raise invalid("volume")
     for name in ("price", "price2"):
         text = params.get(name)
-        if isinstance(text, str) and (text[:1] in "+-#" and text or text.endswith("%")):
+        if isinstance(text, str) and ((text[:1] in "+-#" and text) or text.endswith("%")):
             raise invalid(name)  # relative prices are not simulated
     price = rest_decimal(params, "price")
     price2 = rest_decimal(params, "price2")

@@ -117,9 +117,7 @@ def _authenticate(
     return api_key
 
 
-def private(
-    exchange: Exchange, method: str, headers: dict[str, str], body: bytes
-) -> Envelope:
+def private(exchange: Exchange, method: str, headers: dict[str, str], body: bytes) -> Envelope:
     """One `POST /0/private/<method>`; header names in `headers` are lower-case."""
     try:
         params = _parse_body(body, headers.get("content-type", ""))

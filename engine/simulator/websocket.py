@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import struct
-from typing import BinaryIO
+from io import BufferedIOBase
 
 __all__ = [
     "OP_BINARY",
@@ -82,7 +82,7 @@ class FrameReader:
     or a single control frame (PING, PONG, CLOSE). `None` means the stream ended.
     """
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BufferedIOBase) -> None:
         self._stream = stream
         self._fragments: list[bytes] = []
         self._fragment_opcode: int | None = None

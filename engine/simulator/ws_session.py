@@ -16,8 +16,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, BinaryIO
+from io import BufferedIOBase
+from typing import TYPE_CHECKING, Any
 
 from engine.kraken.codec import CodecError, decode, encode
 from engine.simulator import params as p
@@ -114,7 +114,7 @@ class WsSession:
         exchange: Exchange,
         registry: SessionRegistry,
         sock: socket.socket,
-        rfile: BinaryIO,
+        rfile: BufferedIOBase,
     ) -> None:
         self._exchange = exchange
         self._registry = registry
@@ -489,8 +489,11 @@ class WsSession:
         limit_price = p.ws_decimal(params, "limit_price")
         display_qty = p.ws_decimal(params, "display_qty")
         trigger_price = p.ws_decimal(params, "trigger_price")
-        if order_qty is None and limit_price is None and display_qty is None and (
-            trigger_price is None
+        if (
+            order_qty is None
+            and limit_price is None
+            and display_qty is None
+            and (trigger_price is None)
         ):
             raise p.invalid("order_qty")
         for name in ("limit_price_type", "trigger_price_type"):
@@ -626,7 +629,3 @@ class WsSession:
             self._respond(req, extra={"orders_cancelled": count}, has_result=False)
         else:
             self._respond(req, result={"count": count})
-
-
-def _unused(value: Decimal) -> None:  # pragma: no cover - keeps Decimal import for typing
-    del value
