@@ -11,6 +11,10 @@ from collections.abc import Sequence
 _SUBCOMMANDS: dict[str, str] = {
     "sim": "scripts.sim",
     "demo": "scripts.demo",
+    "orders": "scripts.orders",
+    "order": "scripts.order",
+    "fills": "scripts.fills",
+    "db": "scripts.db",
 }
 
 
