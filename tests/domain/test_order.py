@@ -1,0 +1,132 @@
+"""The Order snapshot's derived values and the OrderBook index."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from engine.domain import lifecycle as lc
+from engine.domain.lifecycle import OrderStatus as S
+from engine.domain.order import DuplicateOrder, Order, OrderBook
+from engine.domain.reports import FillReport, OrderStatusReport
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def order(
+    cl_ord_id: str | None = "c-1",
+    *,
+    status: S = S.PENDING_SUBMIT,
+    order_userref: int | None = None,
+    order_id: str | None = None,
+    pk: int | None = None,
+    closed_at: datetime | None = None,
+    cum_qty: str = "0",
+) -> Order:
+    return Order(
+        cl_ord_id=cl_ord_id,
+        order_userref=order_userref,
+        order_id=order_id,
+        account="main",
+        symbol="BTC/USD",
+        side="sell",
+        order_type="limit",
+        order_qty=Decimal("2"),
+        limit_price=Decimal("100"),
+        status=status,
+        cum_qty=Decimal(cum_qty),
+        created_at=T0,
+        updated_at=T0,
+        closed_at=closed_at,
+        pk=pk,
+    )
+
+
+def test_remaining_qty_comes_from_quantities() -> None:
+    assert order(cum_qty="0.5").remaining_qty == Decimal("1.5")
+    assert order(cum_qty="3").remaining_qty == Decimal(0)
+    assert order(status=S.CANCELED, cum_qty="0.5").remaining_qty == Decimal("1.5")
+
+
+def test_live_and_terminal_partition_the_statuses() -> None:
+    for status in S:
+        o = order(status=status)
+        assert o.is_live != o.is_terminal
+
+
+def test_book_finds_an_order_by_every_key_it_gains() -> None:
+    book = OrderBook()
+    book.add(order(pk=7))
+    assert book.get_by_cl_ord_id("c-1") is book.get_by_pk(7) is not None
+    tracked = book.get_by_pk(7)
+    assert tracked is not None
+    acked = lc.apply(tracked, lc.Acknowledged("OABC-1"), now=T0)
+    book.replace(acked)
+    assert book.get_by_order_id("OABC-1") is acked
+    assert book.get_by_cl_ord_id("c-1") is acked
+    assert len(book) == 1
+
+
+def test_book_finds_userref_only_orders_by_userref_and_symbol() -> None:
+    book = OrderBook()
+    book.add(order(None, order_userref=42, pk=1))
+    assert book.get_by_userref(42, "BTC/USD") is not None
+    assert book.get_by_userref(42, "ETH/USD") is None
+    with pytest.raises(DuplicateOrder):
+        book.add(order(None, order_userref=42, pk=2))
+    book.replace(order(None, order_userref=42, pk=1, order_id="O-1", status=S.NEW))
+    book.add(order(None, order_userref=42, pk=2))  # the first one is identifiable now
+    assert book.get_by_pk(2) is book.get_by_userref(42, "BTC/USD")
+
+
+def test_book_refuses_a_second_live_order_with_the_same_cl_ord_id() -> None:
+    book = OrderBook()
+    book.add(order())
+    with pytest.raises(DuplicateOrder):
+        book.add(order())
+    book.replace(order(status=S.CANCELED))
+    book.add(order(pk=9))  # reuse after close is Kraken's rule too
+    assert book.get_by_cl_ord_id("c-1") is book.get_by_pk(9)
+
+
+def test_replace_of_an_unknown_order_raises() -> None:
+    with pytest.raises(KeyError):
+        OrderBook().replace(order())
+
+
+def test_live_lists_non_terminal_orders_in_arrival_order() -> None:
+    book = OrderBook()
+    for i, status in enumerate([S.NEW, S.FILLED, S.SUBMITTED, S.REJECTED]):
+        book.add(order(f"c-{i}", status=status))
+    assert [o.cl_ord_id for o in book.live()] == ["c-0", "c-2"]
+    book.replace(order("c-0", status=S.FILLED))
+    assert [o.cl_ord_id for o in book.live()] == ["c-2"]
+
+
+def test_find_for_report_tries_cl_ord_id_then_order_id_then_userref() -> None:
+    book = OrderBook()
+    book.add(order("c-1", order_id="O-1"))
+    book.add(order(None, order_userref=5, pk=3))
+    by_cl = OrderStatusReport(order_id="O-x", cl_ord_id="c-1")
+    by_id = FillReport(exec_id="T", order_id="O-1", last_qty=Decimal(1), last_price=Decimal(1))
+    by_ref = OrderStatusReport(order_id="O-9", order_userref=5, symbol="BTC/USD")
+    assert book.find_for_report(by_cl) is book.get_by_cl_ord_id("c-1")
+    assert book.find_for_report(by_id) is book.get_by_order_id("O-1")
+    assert book.find_for_report(by_ref) is book.get_by_pk(3)
+    assert book.find_for_report(OrderStatusReport(order_id="O-unknown")) is None
+
+
+def test_terminal_orders_are_forgotten_after_the_cutoff_live_ones_never() -> None:
+    book = OrderBook()
+    book.add(order("old", status=S.FILLED, order_id="O-old", pk=1, closed_at=T0))
+    book.add(order("new", status=S.CANCELED, pk=2, closed_at=T0 + timedelta(hours=2)))
+    book.add(order("live", status=S.NEW, pk=3))
+    assert book.remove_terminal_older_than(T0 + timedelta(hours=1)) == 1
+    assert book.get_by_cl_ord_id("old") is None
+    assert book.get_by_order_id("O-old") is None
+    assert book.get_by_pk(1) is None
+    assert book.get_by_cl_ord_id("new") is not None
+    assert book.remove_terminal_older_than(T0 + timedelta(days=9)) == 1
+    assert [o.cl_ord_id for o in book] == ["live"]
