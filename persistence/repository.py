@@ -99,7 +99,7 @@ _SECRET_WORDS = frozenset(
         "credentials",
     }
 )
-_WORD_SPLIT = re.compile(r"[^a-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
 def _exec(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -395,9 +395,14 @@ def _insert_ignoring_conflict(
             sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
         )
     elif dialect == "postgresql":
+        # psycopg reports rowcount -1 here; a RETURNING row says whether the insert happened
         statement = (
-            postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+            postgresql.insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=keys)
+            .returning(table.c[keys[0]])
         )
+        return _exec(session, statement).first() is not None
     else:
         exists = select(*(table.c[k] for k in keys)).where(*(table.c[k] == values[k] for k in keys))
         if _exec(session, exists).first() is not None:
