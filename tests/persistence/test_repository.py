@@ -38,7 +38,7 @@ def test_decimals_and_times_survive_exactly(engine: Engine, add_order: Callable[
 
 
 def test_naive_datetimes_and_floats_are_refused(engine: Engine) -> None:
-    with make_sessionmaker(engine)() as session, pytest.raises(Exception, match="naive|Decimal"):
+    with make_sessionmaker(engine)() as session, pytest.raises(Exception, match=r"naive|Decimal"):
         repo.insert_order(
             session,
             account="acct",
