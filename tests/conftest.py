@@ -170,12 +170,12 @@ def rest(sim: Simulator) -> Iterator[RestClient]:
 
 
 @pytest.fixture
-def rest_for(sim: Simulator) -> Iterator[Callable[[str, str], RestClient]]:
+def rest_for(sim: Simulator) -> Iterator[Callable[..., RestClient]]:
     """REST clients for further accounts (API keys) on the same simulator."""
     made: list[RestClient] = []
 
-    def _make(api_key: str, api_secret: str) -> RestClient:
-        client = RestClient(sim.rest_url, api_key, api_secret)
+    def _make(api_key: str, api_secret: str, base_url: str | None = None) -> RestClient:
+        client = RestClient(base_url or sim.rest_url, api_key, api_secret)
         made.append(client)
         return client
 
