@@ -11,7 +11,8 @@ outbound problems become one `LocalRejection` naming the field, inbound ones a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -29,6 +30,7 @@ __all__ = [
     "ClientId",
     "Enum",
     "InDecimal",
+    "InNested",
     "InTime",
     "InboundSchema",
     "MethodResponse",
@@ -343,10 +345,57 @@ class InTime(mf.Field[datetime]):
 
 
 class InboundSchema(Schema):
-    """Kraken's messages: unknown fields ignored, optional fields may be absent."""
+    """Kraken's messages: unknown fields ignored, optional fields may be absent.
+
+    `fast_load` (used by `load_inbound`) visits only the keys present, for the same reason as
+    `OutboundSchema.fast_load`: acks and executions reports arrive for every order.
+    """
 
     class Meta:
         unknown = EXCLUDE
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._by_key = {f.data_key or name: f for name, f in self.load_fields.items()}
+        self._required = tuple(k for k, f in self._by_key.items() if f.required)
+
+    def fast_load(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        for name in self._required:
+            if name not in data:
+                raise ValidationError("Missing data for required field", field_name=name)
+        by_key = self._by_key
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            field = by_key.get(key)
+            if field is None:
+                continue
+            try:
+                # Inbound fields carry no validators, so a present non-null value needs only
+                # the conversion step; `deserialize` would rebuild a validator chain each time.
+                if value is not None and not field.validators:
+                    out[key] = field._deserialize(value, key, data)
+                else:
+                    out[key] = field.deserialize(value, key, data)
+            except ValidationError as exc:
+                raise ValidationError({key: exc.messages}) from None
+        return out
+
+
+class InNested(mf.Nested):
+    """Nested inbound object through `InboundSchema.fast_load` (fees, descr, ...)."""
+
+    def _deserialize(
+        self,
+        value: Any,
+        attr: str | None,
+        data: Mapping[str, Any] | None,
+        partial: bool | Sequence[str] | AbstractSet[str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        schema = self.schema
+        if isinstance(schema, InboundSchema) and isinstance(value, Mapping):
+            return schema.fast_load(value)
+        return super()._deserialize(value, attr, data, partial=partial, **kwargs)
 
 
 def load_inbound(schema: Schema, data: Any, what: str) -> dict[str, Any]:
@@ -354,6 +403,8 @@ def load_inbound(schema: Schema, data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, Mapping):
         raise VenueProtocolError(f"{what}: expected an object, got {type(data).__name__}")
     try:
+        if isinstance(schema, InboundSchema):
+            return schema.fast_load(data)
         result: dict[str, Any] = schema.load(data)
     except ValidationError as exc:
         raise VenueProtocolError(f"{what}: {exc.messages}") from None

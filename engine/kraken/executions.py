@@ -17,7 +17,7 @@ from marshmallow import fields as mf
 
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.errors import VenueProtocolError
-from engine.kraken.envelope import InboundSchema, InDecimal, InTime, load_inbound
+from engine.kraken.envelope import InboundSchema, InDecimal, InNested, InTime, load_inbound
 
 __all__ = ["ExecutionsMessage", "parse_executions", "parse_report"]
 
@@ -64,7 +64,7 @@ class _ReportSchema(InboundSchema):
     last_price = InDecimal()
     cost = InDecimal()
     liquidity_ind = mf.String()
-    fees = mf.List(mf.Nested(_FeeSchema))
+    fees = mf.List(InNested(_FeeSchema))
 
 
 _REPORT = _ReportSchema()

@@ -21,7 +21,7 @@ from marshmallow import fields as mf
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.errors import LocalRejection, RateLimitExceeded, VenueProtocolError, VenueRejection
 from engine.kraken.codec import format_decimal
-from engine.kraken.envelope import InboundSchema, InDecimal, load_inbound
+from engine.kraken.envelope import InboundSchema, InDecimal, InNested, load_inbound
 from engine.kraken.pairs import PairMap
 from engine.kraken.signing import kraken_sign
 from engine.kraken.trading import CancelAllOrdersAfterResult, parse_cancel_after_result
@@ -188,7 +188,7 @@ class _OrderSchema(InboundSchema):
     reason = mf.String(allow_none=True)
     opentm = mf.Raw()
     closetm = mf.Raw()
-    descr = mf.Nested(_DescrSchema)
+    descr = InNested(_DescrSchema)
     vol = InDecimal()
     vol_exec = InDecimal()
     cost = InDecimal()
