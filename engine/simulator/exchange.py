@@ -51,7 +51,7 @@ Report = dict[str, Any]
 class ExecutionsListener(Protocol):
     """A subscriber of one API key's executions (a WebSocket session)."""
 
-    def on_executions(self, reports: list[Report]) -> None: ...
+    def on_executions(self, reports: list[Report], repeat: int = 1) -> None: ...
 
 
 class _Account:
@@ -234,9 +234,8 @@ class Exchange:
         if not listeners:
             return
         repeat = 2 if self.faults.take("duplicate_next_execution") else 1
-        for _ in range(repeat):
-            for listener in list(listeners):
-                listener.on_executions(reports)
+        for listener in list(listeners):
+            listener.on_executions(reports, repeat)
 
     # ----------------------------------------------------------------- helpers
 

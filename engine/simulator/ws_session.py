@@ -160,16 +160,24 @@ class WsSession:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
 
-    def on_executions(self, reports: list[dict[str, Any]]) -> None:
-        """Called by the exchange under its lock: stamp a sequence number and queue."""
+    def on_executions(self, reports: list[dict[str, Any]], repeat: int = 1) -> None:
+        """Called by the exchange under its lock: stamp a sequence number and queue.
+
+        `repeat` > 1 sends the identical frame again (same sequence), like a replay.
+        """
         if not self._order_status:
             reports = [r for r in reports if r.get("exec_type") in _QUIET_EXEC_TYPES]
             if not reports:
                 return
         self._sequence += 1
-        self._enqueue_json(
-            {"channel": "executions", "type": "update", "data": reports, "sequence": self._sequence}
-        )
+        frame = {
+            "channel": "executions",
+            "type": "update",
+            "data": reports,
+            "sequence": self._sequence,
+        }
+        for _ in range(repeat):
+            self._enqueue_json(frame)
 
     def _writer(self) -> None:
         heartbeat = self._exchange.behaviour.heartbeat_interval
