@@ -178,9 +178,11 @@ class OutTime(mf.Field[str]):
             return format_time(value, self.precision)
         if isinstance(value, str):
             try:
-                datetime.fromisoformat(value)
+                parsed = datetime.fromisoformat(value)
             except ValueError:
                 raise ValidationError(f"not an RFC3339 time: {value!r}") from None
+            if "T" not in value or parsed.tzinfo is None:
+                raise ValidationError(f"RFC3339 needs a date, a time and an offset: {value!r}")
             return value
         raise ValidationError(f"must be a datetime, not {type(value).__name__}")
 
@@ -367,12 +369,12 @@ class InboundSchema(Schema):
         out: dict[str, Any] = {}
         for key, value in data.items():
             field = by_key.get(key)
-            if field is None:
-                continue
+            if field is None or value is None:
+                continue  # a JSON null says no more than an absent key
             try:
-                # Inbound fields carry no validators, so a present non-null value needs only
-                # the conversion step; `deserialize` would rebuild a validator chain each time.
-                if value is not None and not field.validators:
+                # Inbound fields carry no validators, so a present value needs only the
+                # conversion step; `deserialize` would rebuild a validator chain each time.
+                if not field.validators:
                     out[key] = field._deserialize(value, key, data)
                 else:
                     out[key] = field.deserialize(value, key, data)

@@ -170,6 +170,14 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
         {**LIMIT, "time_in_force": "gtd", "expire_time": "tomorrow"},
         "expire_time",
     ),
+    (
+        "add_order",
+        "expire_time text without offset",
+        {**LIMIT, "time_in_force": "gtd", "expire_time": "2030-01-01T00:00:00"},
+        "expire_time",
+    ),
+    ("add_order", "deadline date only", {**LIMIT, "deadline": "2030-01-01"}, "deadline"),
+    ("add_order", "null field", {**LIMIT, "cl_ord_id": None}, "cl_ord_id"),
     ("add_order", "uppercase tif", {**LIMIT, "time_in_force": "GTC"}, "time_in_force"),
     (
         "add_order",

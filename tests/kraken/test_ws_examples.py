@@ -302,3 +302,14 @@ def test_fees_are_summed() -> None:
     }
     (fill,) = parse_executions(frame).fills
     assert fill.fee == Decimal("0.12") and fill.last_qty == Decimal(1)
+
+
+def test_nulls_read_as_absent() -> None:
+    frame = {
+        "channel": "executions",
+        "type": "update",
+        "sequence": 3,
+        "data": [{"order_id": "O1", "exec_type": "new", "order_userref": None, "reason": None}],
+    }
+    (report,) = parse_executions(frame).reports
+    assert report.order_userref is None and report.reason is None
