@@ -23,9 +23,10 @@ from sqlalchemy import Connection, Engine, Row, Select, Table, make_url, select
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from engine.errors import DatabaseError
-from engine.kraken.codec import CodecError, decode, format_decimal
+from engine.kraken.codec import CodecError, decode
 from persistence.db import UPGRADE_HINT, make_engine, schema_status
 from persistence.models import LIVE_STATUSES, FillRow, OrderEventRow, OrderRow, SymbolSummaryRow
+from persistence.types import canonical_decimal
 
 __all__ = [
     "FILL_JSON_KEYS",
@@ -76,9 +77,10 @@ _summaries: Table = SymbolSummaryRow.__table__  # type: ignore[assignment]
 
 
 def _text(value: Any) -> Any:
-    """JSON form: Decimals as exact strings, times as ISO-8601 UTC with `Z` like Kraken."""
+    """JSON form: Decimals as exact canonical strings (the same on SQLite and PostgreSQL, which
+    keeps trailing zeros), times as ISO-8601 UTC with `Z` like Kraken."""
     if isinstance(value, Decimal):
-        return format_decimal(value)
+        return canonical_decimal(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return value
