@@ -6,6 +6,7 @@ simulator tests check the wire, not our own engine's interpretation of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -196,10 +197,8 @@ def connect(sim: Simulator, rest: RestClient) -> Iterator[Callable[..., WsClient
 
     yield _open
     for client in opened:
-        try:
+        with contextlib.suppress(Exception):
             client.close()
-        except Exception:
-            pass
 
 
 @pytest.fixture

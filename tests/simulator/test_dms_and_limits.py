@@ -64,9 +64,7 @@ def test_rate_counter_ages_and_refuses_on_starter(rest_for: Callable[..., Any]) 
         # six cancels of fresh orders cost +8 each: 7 + 48 = 55; the seventh would reach 63
         for txid in ids[:6]:
             assert rest.result("CancelOrder", {"txid": txid})["count"] == 1
-        assert rest.call("CancelOrder", {"txid": ids[6]})["error"] == [
-            "EOrder:Rate limit exceeded"
-        ]
+        assert rest.call("CancelOrder", {"txid": ids[6]})["error"] == ["EOrder:Rate limit exceeded"]
         clock.now += 10  # decays 10 and ages the order into the +5 bracket: 45 + 5
         assert rest.result("CancelOrder", {"txid": ids[6]})["count"] == 1
         assert sim.exchange.state()["counters"][sim.api_key]["BTC/USD"] == Decimal(50)

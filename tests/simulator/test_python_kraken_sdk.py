@@ -79,8 +79,10 @@ def test_sdk_spot_ws_client_places_cancels_and_reads(sim: Simulator) -> None:
             assert added["success"] is True, added
             order_id = added["result"]["order_id"]
             await wait(
-                lambda m: m.get("channel") == "executions"
-                and any(r.get("exec_type") == "new" for r in m["data"])
+                lambda m: (
+                    m.get("channel") == "executions"
+                    and any(r.get("exec_type") == "new" for r in m["data"])
+                )
             )
             open_orders = User(sim.api_key, sim.api_secret, url=sim.rest_url).get_open_orders()
             assert list(open_orders["open"]) == [order_id]
@@ -90,8 +92,10 @@ def test_sdk_spot_ws_client_places_cancels_and_reads(sim: Simulator) -> None:
             canceled = await wait(lambda m: m.get("method") == "cancel_order")
             assert canceled["success"] is True and canceled["result"]["order_id"] == order_id
             await wait(
-                lambda m: m.get("channel") == "executions"
-                and any(r.get("exec_type") == "canceled" for r in m["data"])
+                lambda m: (
+                    m.get("channel") == "executions"
+                    and any(r.get("exec_type") == "canceled" for r in m["data"])
+                )
             )
         finally:
             await client.close()

@@ -50,7 +50,9 @@ def test_fragmented_text_message_with_interleaved_ping(connect: Callable[..., An
     assert ws.response()["req_id"] == 7
 
 
-def test_subscribe_snapshot_then_sequenced_updates(connect: Callable[..., Any], sim: Simulator) -> None:
+def test_subscribe_snapshot_then_sequenced_updates(
+    connect: Callable[..., Any], sim: Simulator
+) -> None:
     first = connect()
     first.subscribe()
     placed = first.add(cl_ord_id="snap-1", order_userref=None)
@@ -264,7 +266,8 @@ def test_validate_places_nothing(ws: Any, sim: Simulator) -> None:
         ({"price": Decimal(1)}, "Unsupported field: 'price' for the given msg type: add order"),
         ({"cl_ord_id": "a", "order_userref": 1}, "EGeneral:Invalid arguments:cl_ord_id"),
         ({"cl_ord_id": "this-is-way-too-long-for-kraken"}, "EGeneral:Invalid arguments:cl_ord_id"),
-        ({"cl_ord_id": "6d1b345e-2821-40e2-ad83-4ecb18a0687"}, "EGeneral:Invalid arguments:cl_ord_id"),
+        ({"cl_ord_id": "6d1b345e-2821-40e2-ad83-4ecb18a0687"},
+         "EGeneral:Invalid arguments:cl_ord_id"),
         ({"limit_price": None}, "EGeneral:Invalid arguments:limit_price"),
         ({"limit_price": Decimal("50000.05")}, "EOrder:Tick size check failed"),
         ({"order_qty": Decimal("0.00001")}, "EOrder:Order minimum not met"),
@@ -304,7 +307,7 @@ def test_trigger_order_rests_untriggered(ws: Any) -> None:
 def test_post_only_crossing_is_canceled(ws: Any) -> None:
     reply = ws.add(limit_price=Decimal("70000.0"), post_only=True)
     assert reply["success"]
-    pending, canceled = ws.reports(2)
+    _pending, canceled = ws.reports(2)
     assert canceled["exec_type"] == "canceled" and canceled["reason"] == "Post only order"
 
 
