@@ -152,7 +152,7 @@ def test_reader_process_never_sees_database_locked(tmp_path: Path) -> None:
     ensure_schema(engine)
     sessions = make_sessionmaker(engine)
     reader = subprocess.Popen(
-        [sys.executable, "-c", _READER, url, "400"],
+        [sys.executable, "-c", _READER, url, "100"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
