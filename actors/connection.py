@@ -22,11 +22,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pykka
-from engine.domain.backoff import Backoff, ConnectionBudget
-from engine.domain.clock import Clock
-from engine.domain.ids import ReqIdCounter
-from engine.kraken.rest import parse_websockets_token
-from engine.kraken.venue_errors import ErrorKind, classify_error
 
 from actors.listeners import EventBus
 from actors.messages import (
@@ -46,6 +41,9 @@ from actors.messages import (
 from actors.rest_client import RestClient
 from actors.transport import WebSocketTransport
 from engine.config import EngineConfig
+from engine.domain.backoff import Backoff, ConnectionBudget
+from engine.domain.clock import Clock
+from engine.domain.ids import ReqIdCounter
 from engine.errors import (
     EngineStopped,
     KrakenRouterError,
@@ -57,8 +55,11 @@ from engine.errors import (
 )
 from engine.kraken.codec import CodecError, decode, encode
 from engine.kraken.control import build_ping, build_subscribe_executions, classify, parse_status
+from engine.kraken.envelope import MethodResponse, parse_response
 from engine.kraken.executions import parse_executions
-from engine.kraken.trading import MethodResponse, build_request, parse_response
+from engine.kraken.rest import parse_websockets_token
+from engine.kraken.trading import build_request
+from engine.kraken.venue_errors import ErrorKind, classify_error
 from engine.responses import MultiFrameResponse
 
 __all__ = ["ConnectionActor"]

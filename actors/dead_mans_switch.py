@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pykka
-from engine.domain.clock import Clock
 from sqlalchemy.orm import Session, sessionmaker
 
 from actors.listeners import EventBus
@@ -34,6 +33,7 @@ from actors.messages import (
 )
 from engine.config import EngineConfig
 from engine.domain import deadman
+from engine.domain.clock import Clock
 from persistence import repository
 
 __all__ = ["CallerArm", "DeadMansSwitchActor"]

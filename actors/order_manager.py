@@ -24,7 +24,6 @@ from decimal import Decimal
 from typing import Any
 
 import pykka
-from engine.domain.clock import Clock
 from sqlalchemy.orm import Session, sessionmaker
 
 from actors.listeners import EventBus
@@ -46,11 +45,12 @@ from actors.messages import (
     VenueStatusChanged,
 )
 from engine.domain import lifecycle
+from engine.domain.clock import Clock
 from engine.domain.lifecycle import InvalidTransition, OrderStatus
 from engine.domain.order import Order, OrderBook, apply_fill, apply_report
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.errors import LocalRejection, NotSent
-from engine.kraken.trading import MethodResponse
+from engine.kraken.envelope import MethodResponse
 from persistence import repository
 
 __all__ = ["OrderEvent", "OrderManagerActor"]
@@ -709,7 +709,7 @@ class OrderManagerActor(pykka.ThreadingActor):
                 session,
                 account=self._account,
                 run_id=self._run_id,
-                started_at=snapshot.taken_at,
+                at=snapshot.taken_at,
                 reason=snapshot.reason,
             )
             seen: set[int] = set()
@@ -749,7 +749,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             repository.finish_reconciliation(
                 session,
                 run_pk,
-                finished_at=now,
+                at=now,
                 outcome="ok",
                 changed=changed,
                 summary={"orders": len(snapshot.orders), "fills": len(snapshot.fills)},

@@ -13,7 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pykka
+
+from actors.messages import ReconcileFailed, ReconcileRequested, VenueSnapshot
+from actors.rest_client import RestClient
 from engine.domain.clock import Clock
+from engine.domain.reports import FillReport, OrderStatusReport
+from engine.errors import KrakenRouterError
 from engine.kraken.pairs import PairMap
 from engine.kraken.rest import (
     parse_closed_orders,
@@ -21,11 +26,6 @@ from engine.kraken.rest import (
     parse_query_orders,
     parse_trades_history,
 )
-
-from actors.messages import ReconcileFailed, ReconcileRequested, VenueSnapshot
-from actors.rest_client import RestClient
-from engine.domain.reports import FillReport, OrderStatusReport
-from engine.errors import KrakenRouterError
 
 __all__ = ["ReconcilerActor"]
 

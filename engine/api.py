@@ -8,6 +8,7 @@ Kraken's typed response or fails with an error from `engine.errors`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -176,10 +177,8 @@ class Engine:
         for ticker in self._tickers:
             ticker.stop()
         for ref in reversed(self._refs):
-            try:
+            with contextlib.suppress(pykka.ActorDeadError):
                 ref.stop(timeout=timeout)
-            except pykka.ActorDeadError:
-                pass
         if self._rest is not None:
             self._rest.close()
         if self._run_id is not None:

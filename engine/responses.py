@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.kraken.trading import MethodResponse
+from engine.kraken.envelope import MethodResponse
 
 __all__ = ["MultiFrameResponse"]
 

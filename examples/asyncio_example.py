@@ -1,6 +1,6 @@
 """Awaiting the engine's futures from asyncio: wrap each one with `asyncio.wrap_future`.
 
-    KRAKEN_API_KEY=... KRAKEN_API_SECRET=... python examples/asyncio_example.py
+KRAKEN_API_KEY=... KRAKEN_API_SECRET=... python examples/asyncio_example.py
 """
 
 from __future__ import annotations

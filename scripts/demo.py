@@ -108,8 +108,10 @@ def _describe(order: Any) -> str:
 
 def _print_history(url: str, account: str) -> None:
     print("\norder history (newest first):")
-    print(f"{'order_id':<20} {'symbol':<8} {'side':<4} {'qty':>6} {'price':>10} "
-          f"{'status':<10} {'filled':>6} {'avg_price':>10} {'fees':>8}")
+    print(
+        f"{'order_id':<20} {'symbol':<8} {'side':<4} {'qty':>6} {'price':>10} "
+        f"{'status':<10} {'filled':>6} {'avg_price':>10} {'fees':>8}"
+    )
     for order in History(url).orders(account=account, limit=20):
         print(
             f"{order.order_id or '-':<20} {order.symbol:<8} {order.side:<4} "
