@@ -100,18 +100,26 @@ class DeadMansSwitchActor(pykka.ThreadingActor):
         return None
 
     def describe(self) -> dict[str, Any]:
-        return deadman.describe(self._state)
+        return deadman.describe(self._state, self._clock.monotonic())
+
+    def shut_down(self, disarm: bool) -> None:
+        """Stop re-arming; with `disarm`, the next decision sends timeout 0."""
+        now = self._clock.monotonic()
+        self._state = deadman.on_shutdown(self._state, disarm=disarm)
+        self._act(now)
 
     def _act(self, now: float) -> None:
         decision = deadman.decide(self._state, now)
         if isinstance(decision, deadman.Arm):
             self._send(decision.timeout, None, now)
+        elif isinstance(decision, deadman.Disarm):
+            self._send(0, None, now)
 
     def _send(self, timeout: int, future: Future[Any] | None, now: float) -> None:
         connection = self._connection()
         if connection is None:
             return
-        self._state = deadman.on_arm_sent(self._state, now)
+        self._state = deadman.on_arm_sent(self._state, now, timeout=timeout)
         connection.tell(
             SendRequest(
                 "cancel_all_orders_after",
@@ -130,7 +138,9 @@ class DeadMansSwitchActor(pykka.ThreadingActor):
             self._events.publish("dead_mans_switch", {"armed": False, "error": response.error})
             return
         result = response.result
-        self._state = deadman.on_armed(self._state, now, result.trigger_time)
+        self._state = deadman.on_armed(
+            self._state, now, result.trigger_time, result.current_time
+        )
         self._events.publish(
             "dead_mans_switch",
             {"current_time": result.current_time, "trigger_time": result.trigger_time},

@@ -7,6 +7,7 @@ number so that frames of an old socket can be told apart from the current one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -85,7 +86,6 @@ class WebSocketTransport:
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
         finally:
-            try:
+            # if the actor is already stopped there is nobody left to tell
+            with contextlib.suppress(Exception):
                 self._target.tell(SocketClosed(self.session_no, reason))
-            except Exception:  # the actor is stopped: nobody to tell
-                pass

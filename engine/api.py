@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import queue
+import random
 import socket
 import threading
 import uuid
@@ -137,7 +138,11 @@ class Engine:
             self._rest,
             self._clock,
             self._events,
-            Backoff(base=config.reconnect_base_delay, cap=config.reconnect_max_delay),
+            Backoff(
+                base=config.reconnect_base_delay,
+                cap=config.reconnect_max_delay,
+                rng=random.Random(),
+            ),
             ConnectionBudget(),
             lambda: (orders, dms),
         )
