@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -39,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
         )
         started = time.monotonic()
         with Engine(config) as engine:
-            engine.on("order", lambda e: print(f"    event {e.data.kind:<24} {_describe(e.data)}"))
+            engine.on(
+                "order", lambda e: _say(f"    event {e.data.kind:<24} {_describe(e.data.order)}")
+            )
             engine.connect()
             print(f"connected and authenticated in {time.monotonic() - started:.3f} s")
             _scenario(engine, sim)
@@ -48,14 +51,24 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+_print_lock = threading.Lock()
+
+
+def _say(line: str) -> None:
+    # events arrive on the engine's events thread; one lock keeps lines whole
+    with _print_lock:
+        print(line, flush=True)
+
+
 def _step(title: str, future: Any) -> Any:
     response = future.result(timeout=10)
-    print(f"{title}: {response.to_dict().get('result')}")
+    _say(f"{title}\n    -> {response.to_dict().get('result')}")
     return response
 
 
 def _scenario(engine: Engine, sim: Simulator) -> None:
     sim.control.set_reference_price("BTC/USD", Decimal("26600.0"))
+    sim.control.set_reference_price("ETH/USD", Decimal("1700.00"))
     placed = _step(
         "1. limit buy 1.2 BTC/USD @ 26500.4",
         engine.submit_spot_order(
@@ -72,8 +85,8 @@ def _scenario(engine: Engine, sim: Simulator) -> None:
         "2. amend its price to 26400.0",
         engine.amend_spot_order(order_id=order_id, limit_price=Decimal("26400.0")),
     )
+    _say("3. the simulator fills 0.5 of it")
     sim.control.fill(order_id, qty=Decimal("0.5"))
-    print("3. the simulator fills 0.5 of it")
     _step("4. cancel the rest", engine.cancel_spot_order(order_id=order_id))
     _step("5. arm the dead man's switch for 60 s", engine.cancel_all_spot_orders_after(60))
     _step(
