@@ -43,7 +43,6 @@ from engine.simulator.pairs import PAIRS, Pair, find_ws_pair
 
 __all__ = ["Exchange", "ExecutionsListener"]
 
-_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _TOKEN_LIFETIME_S = 900.0
 Report = dict[str, Any]
 
@@ -87,6 +86,9 @@ class Exchange:
         self._tokens: dict[str, tuple[str, float, bool]] = {}
         self._orders: dict[str, Order] = {}
         self._open: dict[str, dict[str, Order]] = {}  # api_key -> order_id -> open order
+        self._open_cl: dict[str, dict[str, Order]] = {}  # api_key -> cl_ord_id -> open order
+        self._open_count: dict[tuple[str, str], int] = {}  # (api_key, symbol) -> open orders
+        self._gtd: dict[str, Order] = {}  # open orders with an expiry, for the timer thread
         self._trades: list[Trade] = []
         self._trades_by_id: dict[str, Trade] = {}
         self._listeners: dict[str, list[ExecutionsListener]] = {}
@@ -241,7 +243,7 @@ class Exchange:
 
     def _new_id(self, prefix: str) -> str:
         while True:
-            chars = "".join(self._rng.choice(_ID_ALPHABET) for _ in range(16))
+            chars = base64.b32encode(self._rng.getrandbits(80).to_bytes(10, "big")).decode()
             ident = f"{prefix}{chars[:5]}-{chars[5:10]}-{chars[10:]}"
             if ident not in self._ids:
                 self._ids.add(ident)
@@ -269,10 +271,18 @@ class Exchange:
             order = self._orders.get(order_id)
             return order if order is not None and order.api_key == api_key else None
         if cl_ord_id is not None:
-            for order in self._open.get(api_key, {}).values():
-                if order.spec.cl_ord_id == cl_ord_id:
-                    return order
+            return self._open_cl.get(api_key, {}).get(cl_ord_id)
         return None
+
+    def _track_open(self, order: Order) -> None:
+        self._orders[order.order_id] = order
+        self._open.setdefault(order.api_key, {})[order.order_id] = order
+        if order.spec.cl_ord_id is not None:
+            self._open_cl.setdefault(order.api_key, {})[order.spec.cl_ord_id] = order
+        slot = (order.api_key, order.spec.symbol)
+        self._open_count[slot] = self._open_count.get(slot, 0) + 1
+        if order.spec.time_in_force == "gtd" and order.spec.expire_time is not None:
+            self._gtd[order.order_id] = order
 
     def _check_deadline(self, deadline: float | None, now: float) -> None:
         if deadline is None:
@@ -442,7 +452,12 @@ class Exchange:
         order.reason = reason
         order.closed_at = now
         order.close_seq = self._next_seq()
-        self._open.get(order.api_key, {}).pop(order.order_id, None)
+        if self._open.get(order.api_key, {}).pop(order.order_id, None) is not None:
+            if order.spec.cl_ord_id is not None:
+                self._open_cl.get(order.api_key, {}).pop(order.spec.cl_ord_id, None)
+            slot = (order.api_key, order.spec.symbol)
+            self._open_count[slot] -= 1
+            self._gtd.pop(order.order_id, None)
 
     def _cancel(self, order: Order, reason: str, now: float) -> Report:
         self._close(order, "canceled", reason, now)
@@ -541,15 +556,14 @@ class Exchange:
                 self._check_deadline(deadline, now)
                 for spec in specs:
                     self._validate_spec(spec)
-                open_orders = self._open.get(api_key, {})
+                live = self._open_cl.get(api_key, {})
                 seen: set[str] = set()
-                live_ids = {o.spec.cl_ord_id for o in open_orders.values()}
                 for spec in specs:
                     if spec.cl_ord_id is not None:
-                        if spec.cl_ord_id in live_ids or spec.cl_ord_id in seen:
+                        if spec.cl_ord_id in live or spec.cl_ord_id in seen:
                             raise SimError("EOrder:Duplicate cl_ord_id")
                         seen.add(spec.cl_ord_id)
-                on_pair = sum(1 for o in open_orders.values() if o.spec.symbol == symbol)
+                on_pair = self._open_count.get((api_key, symbol), 0)
                 if on_pair + len(specs) > self._tier.max_open_orders:
                     raise SimError("EOrder:Orders limit exceeded")
             except SimError:
@@ -573,8 +587,7 @@ class Exchange:
                     seq=self._next_seq(),
                     modified_at=now,
                 )
-                self._orders[order.order_id] = order
-                self._open.setdefault(api_key, {})[order.order_id] = order
+                self._track_open(order)
                 orders.append(order)
             if self.behaviour.ack_first:
                 respond(orders)
@@ -755,8 +768,7 @@ class Exchange:
                 seq=self._next_seq(),
                 modified_at=now,
             )
-            self._orders[new.order_id] = new
-            self._open.setdefault(api_key, {})[new.order_id] = new
+            self._track_open(new)
             if self.behaviour.ack_first:
                 respond(new, old)
             self._emit(api_key, [self._cancel(old, "Order replaced", now)])
@@ -881,13 +893,12 @@ class Exchange:
                     dms.fired_count += 1
                     self._cancel_everything(account.api_key, self.behaviour.dms_reason, now)
                     changed = True
-            for orders in self._open.values():
-                for order in sorted(orders.values(), key=lambda o: o.seq):
-                    expire = order.spec.expire_time
-                    if order.spec.time_in_force == "gtd" and expire is not None and expire <= now:
-                        self._close(order, "expired", "Order expired", now)
-                        self._emit(order.api_key, [self._terminal(order, "expired", now)])
-                        changed = True
+            for order in sorted(self._gtd.values(), key=_seq):
+                expire = order.spec.expire_time
+                if expire is not None and expire <= now:
+                    self._close(order, "expired", "Order expired", now)
+                    self._emit(order.api_key, [self._terminal(order, "expired", now)])
+                    changed = True
             if changed:
                 self._changed()
 
@@ -897,12 +908,7 @@ class Exchange:
             for a in self._accounts.values()
             if a.dms.armed and a.dms.trigger_at is not None
         ]
-        due.extend(
-            o.spec.expire_time
-            for orders in self._open.values()
-            for o in orders.values()
-            if o.spec.time_in_force == "gtd" and o.spec.expire_time is not None
-        )
+        due.extend(o.spec.expire_time for o in self._gtd.values() if o.spec.expire_time)
         return min(due) if due else None
 
     def _run_timers(self) -> None:

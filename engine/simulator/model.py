@@ -79,9 +79,24 @@ def valid_cl_ord_id(value: str) -> bool:
     return 0 < len(value) <= 18 and all(0x20 < ord(ch) < 0x7F for ch in value)
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def rfc3339(ts: float) -> str:
-    """Microsecond RFC3339 in UTC, as Kraken stamps WS frames."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Microsecond RFC3339 in UTC, as Kraken stamps WS frames.
+
+    The date-time prefix is cached per second: formatting dominates the per-frame cost.
+    """
+    global _second_cache
+    second = int(ts // 1)
+    cached_second, prefix = _second_cache
+    if second != cached_second:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second_cache = (second, prefix)
+    micros = round((ts - second) * 1_000_000)
+    if micros >= 1_000_000:  # rounds up into the next second: let datetime carry it
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{prefix}.{micros:06d}Z"
 
 
 def rfc3339_s(ts: float) -> str:

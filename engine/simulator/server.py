@@ -14,12 +14,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from engine.kraken.codec import encode
 from engine.simulator import rest
 from engine.simulator.control import ControlApi, SimulatorControl
 from engine.simulator.exchange import Exchange
 from engine.simulator.model import Behaviour
 from engine.simulator.websocket import accept_key
+from engine.simulator.wire import dumps
 from engine.simulator.ws_session import SessionRegistry, WsSession
 
 __all__ = ["Simulator"]
@@ -56,7 +56,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = encode(payload).encode()
+        data = dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from io import BufferedIOBase
 from typing import TYPE_CHECKING, Any
 
-from engine.kraken.codec import CodecError, decode, encode
+from engine.kraken.codec import CodecError, decode
 from engine.simulator import params as p
 from engine.simulator.model import Order, SimError, rfc3339, rfc3339_s
 from engine.simulator.websocket import (
@@ -32,6 +32,7 @@ from engine.simulator.websocket import (
     close_payload,
     encode_frame,
 )
+from engine.simulator.wire import dumps
 
 if TYPE_CHECKING:
     from engine.simulator.exchange import Exchange
@@ -130,7 +131,7 @@ class WsSession:
     # ------------------------------------------------------------------ outbound
 
     def _enqueue_json(self, frame: dict[str, Any], *, count: bool = True) -> None:
-        data = encode_frame(OP_TEXT, encode(frame).encode())
+        data = encode_frame(OP_TEXT, dumps(frame).encode())
         self._enqueue_raw(data, count=count)
 
     def _enqueue_raw(self, data: bytes, *, count: bool = True) -> None:
