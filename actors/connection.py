@@ -276,7 +276,12 @@ class ConnectionActor(pykka.ThreadingActor):
         assert self._token is not None
         req_id = self._req_ids.next()
         params = request.params
-        if request.method in ("add_order", "batch_add") and self._config.order_deadline:
+        if (
+            request.method in ("add_order", "batch_add")
+            and self._config.order_deadline
+            and "deadline" not in params
+            and not params.get("validate")
+        ):
             params = {**params, "deadline": self._venue_deadline()}
         text = encode(build_request(request.method, params, req_id, self._token))
         now = self._clock.monotonic()

@@ -39,7 +39,9 @@ class EngineConfig:
         account: the account's name in the database and for per-account state; defaults to a
             short digest of the API key, so the key itself is not spread around.
         order_deadline: seconds after sending past which Kraken must not match an add_order
-            (Kraken accepts 0.5 to 60); None sends no deadline.
+            or batch_add (Kraken accepts 0.5 to 60), stamped from the venue clock as estimated
+            from responses' `time_out`; None sends no deadline. An order stuck in transit can
+            then never execute late, and reconciliation can conclude "never placed".
         auto_upgrade_database: upgrade an older SQLite database at start; False refuses.
         sqlite_synchronous: `NORMAL` (survives a process crash) or `FULL` (survives power loss).
         ping_interval: seconds between application pings (Kraken closes idle sockets at ~60 s).
@@ -60,7 +62,7 @@ class EngineConfig:
     dead_mans_switch_interval: float = 20.0
     attach_default_listeners: bool = True
     account: str = ""
-    order_deadline: float | None = None
+    order_deadline: float | None = 5.0
     auto_upgrade_database: bool = True
     sqlite_synchronous: str = "NORMAL"
     ping_interval: float = 10.0
