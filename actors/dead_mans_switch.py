@@ -138,9 +138,7 @@ class DeadMansSwitchActor(pykka.ThreadingActor):
             self._events.publish("dead_mans_switch", {"armed": False, "error": response.error})
             return
         result = response.result
-        self._state = deadman.on_armed(
-            self._state, now, result.trigger_time, result.current_time
-        )
+        self._state = deadman.on_armed(self._state, now, result.trigger_time, result.current_time)
         self._events.publish(
             "dead_mans_switch",
             {"current_time": result.current_time, "trigger_time": result.trigger_time},

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
-from engine.kraken.rest import build_private_request, parse_rest_envelope
 
 from engine.errors import TransportError, VenueProtocolError
 from engine.kraken.codec import CodecError, decode
+from engine.kraken.rest import build_private_request, parse_rest_envelope
 from engine.kraken.signing import NonceSource
 
 __all__ = ["RestClient"]
