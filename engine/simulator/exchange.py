@@ -182,6 +182,11 @@ class Exchange:
                 self._tokens[token] = (api_key, created, True)
             return api_key
 
+    def issued_tokens(self, api_key: str) -> list[str]:
+        """Every token issued to `api_key` and still known: for tests that prove none leaks."""
+        with self.cond:
+            return [token for token, (key, _, _) in self._tokens.items() if key == api_key]
+
     def invalidate_tokens(self) -> None:
         """Forget every token, as Kraken does after some upgrades (clients must mint anew)."""
         with self.cond:

@@ -103,7 +103,7 @@ def test_unusable_database_refused_before_any_connection_to_kraken(
     with pytest.raises(DatabaseError) as caught:
         engine.start()
     assert str(caught.value)  # says what is wrong and what to do
-    assert sim.exchange._tokens == {}, "no token was requested: Kraken was never contacted"
+    assert sim.exchange.issued_tokens(sim.api_key) == [], "Kraken was never contacted"
     assert sim.control.state()["connections"] == 0
 
 

@@ -35,7 +35,7 @@ def test_no_secret_or_token_in_logs_output_reprs_or_database(
     engine.connect()
     engine.cancel_all_spot_orders().result(timeout=5)
     engine.wait_for_events()
-    tokens = [t for t, (key, *_) in sim.exchange._tokens.items() if key == sim.api_key]
+    tokens = sim.exchange.issued_tokens(sim.api_key)
     assert len(tokens) >= 2
     secrets = [sim.api_secret, *tokens]
     engine.stop()
