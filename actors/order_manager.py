@@ -853,18 +853,46 @@ class OrderManagerActor(pykka.ThreadingActor):
     def _on_tick(self) -> None:
         if self._deferred:
             limit = self._clock.monotonic() - self._request_timeout
+            expired: list[PlaceOrders] = []
             while self._deferred and self._deferred[0][0] <= limit:
-                _, command = self._deferred.popleft()
-                if not command.future.done():
-                    command.future.set_exception(
-                        NotSent(
-                            f"{command.method}: the engine was still reconciling after "
-                            f"{self._request_timeout} s; not sent"
-                        )
-                    )
+                expired.append(self._deferred.popleft()[1])
+            if expired:
+                self._expire_deferred(expired)
         if self._recheck_at is not None and self._clock.now() >= self._recheck_at:
             self._recheck_at = None
             self._request_reconcile("in-flight orders unsettled")
+
+    def _expire_deferred(self, expired: list[PlaceOrders]) -> None:
+        """Orders held by the gate past request_timeout: their rows end `not_sent` (contract:
+        "never sent ... the row ends not_sent"), then their futures fail with NotSent."""
+        now = self._clock.now()
+        published: list[OrderEvent] = []
+        with self._sessions() as session, session.begin():
+            for command in expired:
+                if command.future.done():
+                    continue
+                request = self._record_placement(session, command, now)
+                for pk in request.ref if request is not None else ():
+                    self._transition(
+                        session,
+                        pk,
+                        lifecycle.NeverSent(),
+                        now,
+                        "request",
+                        "not_sent",
+                        {"reason": "held while reconciling past request_timeout"},
+                        None,
+                        published,
+                    )
+        self._publish(published)
+        for command in expired:
+            if not command.future.done():
+                command.future.set_exception(
+                    NotSent(
+                        f"{command.method}: the engine was still reconciling after "
+                        f"{self._request_timeout} s; not sent"
+                    )
+                )
 
     # -- writing -----------------------------------------------------------------------------
 
