@@ -19,7 +19,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import pykka
 
@@ -66,6 +66,13 @@ __all__ = ["ConnectionActor"]
 
 log = logging.getLogger("kraken_router.connection")
 
+
+class Tellable(Protocol):
+    """An actor ref, or anything that forwards `tell` to one (the order manager's inlet)."""
+
+    def tell(self, message: Any) -> None: ...
+
+
 _ORDER_ENTRY = frozenset({"add_order", "batch_add", "amend_order", "edit_order"})
 _LATE_ANSWERS_KEPT = 10_000
 
@@ -89,7 +96,7 @@ class ConnectionActor(pykka.ThreadingActor):
         events: EventBus,
         backoff: Backoff,
         budget: ConnectionBudget,
-        subscribers: Callable[[], Sequence[pykka.ActorRef[Any]]],
+        subscribers: Callable[[], Sequence[Tellable]],
     ) -> None:
         super().__init__()
         self._config = config

@@ -76,6 +76,10 @@ class EventBus:
                 self._handlers[name].remove(handler)
 
     def publish(self, name: str, data: Any = None) -> None:
+        # nobody listening: do not wake the dispatcher thread (it would contend for the GIL
+        # with the socket and the order manager on every order event)
+        if not self._handlers.get(name) and not self._handlers.get("*"):
+            return
         with self._idle:
             self._pending += 1
         self._queue.put(Event(name, data))

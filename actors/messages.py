@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.domain.reports import FillReport, OrderStatusReport
+from engine.domain.throttle import Touch
 from engine.kraken.envelope import MethodResponse
 from engine.kraken.executions import ExecutionsMessage
 
@@ -61,6 +62,8 @@ class SendRequest:
     expected_frames: int = 1
     urgent: bool = False
     queued_at: float = 0.0
+    # the orders it concerns (pair, created/last amended): what the rate limiter prices it by
+    touches: tuple[Touch, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,11 @@ own acknowledgement) wait in a small buffer until the acknowledgement names the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -49,11 +50,12 @@ from engine.domain.clock import Clock
 from engine.domain.lifecycle import InvalidTransition, OrderStatus
 from engine.domain.order import Order, OrderBook, apply_fill, apply_report
 from engine.domain.reports import FillReport, OrderStatusReport
+from engine.domain.throttle import Touch
 from engine.errors import LocalRejection, NotSent
 from engine.kraken.envelope import MethodResponse
 from persistence import repository
 
-__all__ = ["OrderEvent", "OrderManagerActor"]
+__all__ = ["FactsInlet", "OrderEvent", "OrderManagerActor"]
 
 log = logging.getLogger("kraken_router.orders")
 
@@ -68,6 +70,36 @@ class OrderEvent:
     kind: str  # order_<status word>, e.g. order_new, order_filled, order_rejected
     order: Order
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class DrainFacts:
+    """Facts are waiting in the inlet."""
+
+
+class FactsInlet:
+    """Where the connection delivers answers and executions for the order manager.
+
+    Facts queue here and the actor is nudged once per burst, so that it can apply a whole burst
+    in one transaction. The flag is cleared by the actor before it drains: a fact put after the
+    drain started either is seen by that drain or sends a new nudge, so none is left behind.
+    """
+
+    def __init__(self, ref: pykka.ActorRef[Any]) -> None:
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.scheduled = False
+        self._ref = ref
+
+    def tell(self, message: Any) -> None:
+        if isinstance(
+            message, RequestAnswered | RequestUnanswered | RequestNotSent | ExecutionsReceived
+        ):
+            self.queue.put(message)
+            if not self.scheduled:
+                self.scheduled = True
+                self._ref.tell(DrainFacts())
+        else:
+            self._ref.tell(message)
 
 
 @dataclass(slots=True)
@@ -107,6 +139,15 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._recheck_at: datetime | None = None
         self._connected_once = False
         self._has_history = False
+        self.inlet = FactsInlet(self.actor_ref)
+        # one long-lived session on the actor's own thread: a new one per message costs more
+        # than the SQLite commit itself
+        self._session: Session | None = None
+        self._uow_events: list[dict[str, Any]] = []
+        self._uow_orders: dict[int, dict[str, Any]] = {}
+        self._commits = 0
+        self._commit_seconds = 0.0
+        self._max_commit_seconds = 0.0
         self._account = account
         self._sessions = sessions
         self._clock = clock
@@ -116,6 +157,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._run_id = run_id
         self._book = OrderBook()
         self._orphans: dict[str, _Orphan] = {}
+        self._amended_at: dict[int, datetime] = {}  # last amend sent, for the rate limiter
 
     # -- pykka hooks -------------------------------------------------------------------------
 
@@ -130,18 +172,18 @@ class OrderManagerActor(pykka.ThreadingActor):
             self._has_history = True
             self._gate_closed = True
 
+    def on_stop(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
     def on_receive(self, message: Any) -> Any:
         match message:
             case DrainIntake():
                 self._drain()
-            case RequestAnswered():
-                self._on_answered(message)
-            case RequestUnanswered():
-                self._on_unanswered(message)
-            case RequestNotSent():
-                self._on_not_sent(message)
-            case ExecutionsReceived():
-                self._on_executions(message.message.reports, message.message.fills)
+            case DrainFacts():
+                self._drain_facts()
+            case RequestAnswered() | RequestUnanswered() | RequestNotSent() | ExecutionsReceived():
+                self._apply_facts([message])
             case Tick():
                 self._sweep_orphans()
                 self._on_tick()
@@ -166,7 +208,37 @@ class OrderManagerActor(pykka.ThreadingActor):
                 log.warning("order manager got an unknown message %r", type(message).__name__)
         return None
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """One short write transaction, timed: a commit that stalls shows in `stats()`."""
+        started = self._clock.monotonic()
+        self._uow_events = []
+        self._uow_orders = {}
+        session = self._session
+        if session is None:
+            session = self._session = self._sessions()
+        with session.begin():
+            yield session
+            # one executemany each, however many facts the transaction applied
+            repository.update_orders(session, self._uow_orders)
+            repository.append_events(session, self._uow_events)
+        elapsed = self._clock.monotonic() - started
+        self._commits += 1
+        self._commit_seconds += elapsed
+        self._max_commit_seconds = max(self._max_commit_seconds, elapsed)
+
     # -- queries (through the proxy) ---------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Write-path figures for operators and tests: commits, mean and worst commit time."""
+        return {
+            "commits": self._commits,
+            "mean_commit_ms": 1000 * self._commit_seconds / self._commits if self._commits else 0.0,
+            "max_commit_ms": 1000 * self._max_commit_seconds,
+            "live_orders": len(self._book.live()),
+            "orphans": len(self._orphans),
+            "deferred": len(self._deferred),
+        }
 
     def get_order(self, key: str) -> Order | None:
         return self._book.get_by_cl_ord_id(key) or self._book.get_by_order_id(key)
@@ -201,7 +273,7 @@ class OrderManagerActor(pykka.ThreadingActor):
     def _process(self, commands: list[PlaceOrders | ForwardRequest]) -> None:
         now = self._clock.now()
         outgoing: list[SendRequest] = []
-        with self._sessions() as session, session.begin():
+        with self._transaction() as session:
             for command in commands:
                 if isinstance(command, PlaceOrders):
                     request = self._record_placement(session, command, now)
@@ -227,7 +299,7 @@ class OrderManagerActor(pykka.ThreadingActor):
     ) -> SendRequest | None:
         params = command.params
         if params.get("validate"):
-            repository.append_event(
+            self._journal(
                 session,
                 account=self._account,
                 order_pk=None,
@@ -237,7 +309,12 @@ class OrderManagerActor(pykka.ThreadingActor):
                 raw={"method": command.method, "params": params},
             )
             return SendRequest(
-                command.method, params, command.future, ref=(), reply_to=self.actor_ref
+                command.method,
+                params,
+                command.future,
+                ref=(),
+                reply_to=self.inlet,
+                touches=self._touches(command.method, params),
             )
         if command.method == "batch_add":
             rows = [{**o, "symbol": params["symbol"]} for o in params["orders"]]
@@ -278,7 +355,12 @@ class OrderManagerActor(pykka.ThreadingActor):
                     )
                 )
         return SendRequest(
-            command.method, params, command.future, ref=tuple(pks), reply_to=self.actor_ref
+            command.method,
+            params,
+            command.future,
+            ref=tuple(pks),
+            reply_to=self.inlet,
+            touches=self._touches(command.method, params),
         )
 
     def _insert_intent(
@@ -307,7 +389,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             replaces_id=replaces_id,
             engine_run_id=self._run_id,
         )
-        repository.append_event(
+        self._journal(
             session,
             account=self._account,
             order_pk=pk,
@@ -336,6 +418,40 @@ class OrderManagerActor(pykka.ThreadingActor):
         )
         return pk
 
+    def _touches(self, method: str, params: dict[str, Any]) -> tuple[Touch, ...]:
+        """The pair and age reference of every order a request concerns, for the rate limiter.
+
+        An order's reference is when Kraken acknowledged it or we last amended it (never
+        earlier than Kraken's own): a younger order costs more, so the guess errs on the safe
+        side. Orders the book does not know price as brand new.
+        """
+        if method == "add_order":
+            return (Touch(params["symbol"]),)
+        if method == "batch_add":
+            return tuple(Touch(params["symbol"]) for _ in params["orders"])
+        if method not in ("amend_order", "edit_order", "cancel_order", "batch_cancel"):
+            return ()
+        orders: list[Order] = []
+        for name in ("order_id", "cl_ord_id", "orders"):
+            keys = params.get(name) or ()
+            for key in [keys] if isinstance(keys, str) else keys:
+                order = self.get_order(str(key))
+                if order is not None:
+                    orders.append(order)
+        for userref in params.get("order_userref") or ():
+            orders.extend(o for o in self._book.live() if o.order_userref == userref)
+        now = self._clock.now()
+        touches = []
+        for order in orders:
+            at = order.acknowledged_at
+            amended = self._amended_at.get(order.pk or 0)
+            if amended is not None and (at is None or amended > at):
+                at = amended
+            touches.append(Touch(order.symbol, at.timestamp() if at is not None else None))
+            if method == "amend_order" and order.pk is not None:
+                self._amended_at[order.pk] = now
+        return tuple(touches)
+
     def _userref_clash(self, row: dict[str, Any]) -> LocalRejection | None:
         userref = row.get("order_userref")
         if userref is None or row.get("cl_ord_id"):
@@ -361,7 +477,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         ids = command.params.get("order_id") or command.params.get("cl_ord_id")
         if isinstance(ids, str):
             order = self.get_order(ids)
-        repository.append_event(
+        self._journal(
             session,
             account=self._account,
             order_pk=order.pk if order is not None else None,
@@ -375,61 +491,99 @@ class OrderManagerActor(pykka.ThreadingActor):
             command.params,
             command.future,
             ref=(),
-            reply_to=self.actor_ref,
+            reply_to=self.inlet,
             urgent=command.urgent,
             expected_frames=command.expected_frames,
+            touches=self._touches(command.method, command.params),
         )
+
+    # -- facts: answers and executions, applied in groups -----------------------------------
+
+    def _drain_facts(self) -> None:
+        self.inlet.scheduled = False
+        while True:
+            batch: list[Any] = []
+            while len(batch) < _DRAIN_MAX:
+                try:
+                    batch.append(self.inlet.queue.get_nowait())
+                except queue.Empty:
+                    break
+            if not batch:
+                return
+            self._apply_facts(batch)
+
+    def _apply_facts(self, facts: list[Any]) -> None:
+        """Apply answers and reports in one transaction: under load they arrive in bursts, and
+        one commit per burst instead of per frame is what keeps the order manager ahead."""
+        now = self._clock.now()
+        published: list[OrderEvent] = []
+        reports: list[OrderStatusReport] = []
+        with self._transaction() as session:
+            for fact in facts:
+                match fact:
+                    case RequestAnswered():
+                        self._answered(session, fact, now, published)
+                    case RequestUnanswered():
+                        self._unanswered(session, fact, now)
+                    case RequestNotSent():
+                        self._not_sent(session, fact, now, published)
+                    case ExecutionsReceived(message=message):
+                        self._executions(session, message.reports, message.fills, now, published)
+                        reports.extend(message.reports)
+                    case _:
+                        self.actor_ref.tell(fact)  # not a fact: handle it the ordinary way
+        self._publish(published)
+        for report in reports:
+            self._events.publish("execution", report)
 
     # -- answers -----------------------------------------------------------------------------
 
-    def _on_answered(self, answer: RequestAnswered) -> None:
-        now = self._clock.now()
+    def _answered(
+        self, session: Session, answer: RequestAnswered, now: datetime, published: list[OrderEvent]
+    ) -> None:
         pks: tuple[int, ...] = answer.ref or ()
         response = answer.response
-        published: list[OrderEvent] = []
-        with self._sessions() as session, session.begin():
-            if answer.method in ("add_order", "edit_order") and pks:
-                pk = pks[-1]
-                order_id = _result_attr(response, "order_id")
-                if response.success and order_id:
+        if answer.method in ("add_order", "edit_order") and pks:
+            pk = pks[-1]
+            order_id = _result_attr(response, "order_id")
+            if response.success and order_id:
+                self._transition(
+                    session,
+                    pk,
+                    lifecycle.Acknowledged(order_id),
+                    now,
+                    "acknowledgement",
+                    "ack",
+                    response.to_dict(),
+                    answer.req_id,
+                    published,
+                )
+            elif not response.success:
+                for each in pks if answer.method == "add_order" else pks[-1:]:
                     self._transition(
                         session,
-                        pk,
-                        lifecycle.Acknowledged(order_id),
+                        each,
+                        lifecycle.Rejected(response.error or ""),
                         now,
                         "acknowledgement",
-                        "ack",
+                        "reject",
                         response.to_dict(),
                         answer.req_id,
                         published,
                     )
-                elif not response.success:
-                    for each in pks if answer.method == "add_order" else pks[-1:]:
-                        self._transition(
-                            session,
-                            each,
-                            lifecycle.Rejected(response.error or ""),
-                            now,
-                            "acknowledgement",
-                            "reject",
-                            response.to_dict(),
-                            answer.req_id,
-                            published,
-                        )
-            elif answer.method == "batch_add" and pks:
-                self._on_batch_answer(session, pks, answer, now, published)
-            else:
-                repository.append_event(
-                    session,
-                    account=self._account,
-                    order_pk=None,
-                    at=now,
-                    source="acknowledgement",
-                    kind=answer.method if response.success else f"{answer.method}:refused",
-                    raw={"responses": [r.to_dict() for r in answer.responses or (response,)]},
-                    req_id=answer.req_id,
-                )
-        self._publish(published)
+        elif answer.method == "batch_add" and pks:
+            self._on_batch_answer(session, pks, answer, now, published)
+        else:
+            self._journal(
+                session,
+                account=self._account,
+                order_pk=None,
+                at=now,
+                source="acknowledgement",
+                kind=answer.method if response.success else f"{answer.method}:refused",
+                raw={"responses": [r.to_dict() for r in answer.responses or (response,)]},
+                req_id=answer.req_id,
+            )
 
     def _on_batch_answer(
         self,
@@ -461,84 +615,81 @@ class OrderManagerActor(pykka.ThreadingActor):
                 session, pk, trigger, now, "acknowledgement", kind, raw, answer.req_id, published
             )
 
-    def _on_unanswered(self, message: RequestUnanswered) -> None:
-        now = self._clock.now()
-        published: list[OrderEvent] = []
-        with self._sessions() as session, session.begin():
-            for pk in message.ref or ():
-                order = self._book.get_by_pk(pk)
-                if order is None:
-                    continue
-                self._write(
-                    session,
-                    order,
-                    order,
-                    now,
-                    "acknowledgement",
-                    "unknown",
-                    {"reason": message.reason},
-                    message.req_id,
-                )
-            if not message.ref:
-                repository.append_event(
-                    session,
-                    account=self._account,
-                    order_pk=None,
-                    at=now,
-                    source="acknowledgement",
-                    kind=f"{message.method}:unknown",
-                    raw={"reason": message.reason},
-                    req_id=message.req_id,
-                )
-        self._publish(published)
+    def _unanswered(self, session: Session, message: RequestUnanswered, now: datetime) -> None:
+        for pk in message.ref or ():
+            order = self._book.get_by_pk(pk)
+            if order is None:
+                continue
+            self._write(
+                session,
+                order,
+                order,
+                now,
+                "acknowledgement",
+                "unknown",
+                {"reason": message.reason},
+                message.req_id,
+            )
+            if order.status in lifecycle.IN_FLIGHT:
+                # nothing else would ever settle it while the socket stays up: reconcile once
+                # "never placed" can be concluded (sooner if it turns up on either channel)
+                horizon = self._never_placed_after(order)
+                if self._recheck_at is None or horizon < self._recheck_at:
+                    self._recheck_at = horizon
+        if not message.ref:
+            self._journal(
+                session,
+                account=self._account,
+                order_pk=None,
+                at=now,
+                source="acknowledgement",
+                kind=f"{message.method}:unknown",
+                raw={"reason": message.reason},
+                req_id=message.req_id,
+            )
 
-    def _on_not_sent(self, message: RequestNotSent) -> None:
-        now = self._clock.now()
-        published: list[OrderEvent] = []
-        with self._sessions() as session, session.begin():
-            for pk in message.ref or ():
-                self._transition(
-                    session,
-                    pk,
-                    lifecycle.NeverSent(),
-                    now,
-                    "request",
-                    "not_sent",
-                    {"reason": message.reason},
-                    None,
-                    published,
-                )
-        self._publish(published)
+    def _not_sent(
+        self, session: Session, message: RequestNotSent, now: datetime, published: list[OrderEvent]
+    ) -> None:
+        for pk in message.ref or ():
+            self._transition(
+                session,
+                pk,
+                lifecycle.NeverSent(),
+                now,
+                "request",
+                "not_sent",
+                {"reason": message.reason},
+                None,
+                published,
+            )
 
     # -- executions --------------------------------------------------------------------------
 
-    def _on_executions(
-        self, reports: Iterable[OrderStatusReport], fills: Iterable[FillReport]
+    def _executions(
+        self,
+        session: Session,
+        reports: Iterable[OrderStatusReport],
+        fills: Iterable[FillReport],
+        now: datetime,
+        published: list[OrderEvent],
     ) -> None:
-        now = self._clock.now()
-        published: list[OrderEvent] = []
         fills_by_order: dict[str, list[FillReport]] = {}
         for fill in fills:
             fills_by_order.setdefault(fill.order_id, []).append(fill)
-        with self._sessions() as session, session.begin():
-            for report in reports:
-                order = self._match(session, report)
-                if order is None:
-                    orphan = self._orphans.setdefault(
-                        report.order_id, _Orphan(self._clock.monotonic())
-                    )
-                    orphan.reports.append(report)
-                    orphan.fills.extend(fills_by_order.pop(report.order_id, ()))
-                    continue
-                self._apply_report(session, order, report, now, published)
-                for fill in fills_by_order.pop(report.order_id, ()):
-                    self._apply_fill(session, report.order_id, fill, now, published)
-            for order_id, leftover in fills_by_order.items():
-                for fill in leftover:
-                    self._apply_fill(session, order_id, fill, now, published)
-        self._publish(published)
         for report in reports:
-            self._events.publish("execution", report)
+            order = self._match(session, report)
+            if order is None:
+                orphan = self._orphans.setdefault(report.order_id, _Orphan(self._clock.monotonic()))
+                orphan.reports.append(report)
+                orphan.fills.extend(fills_by_order.pop(report.order_id, ()))
+                continue
+            self._apply_report(session, order, report, now, published)
+            for fill in fills_by_order.pop(report.order_id, ()):
+                self._apply_fill(session, report.order_id, fill, now, published)
+        for order_id, leftover in fills_by_order.items():
+            for fill in leftover:
+                self._apply_fill(session, order_id, fill, now, published)
 
     def _match(self, session: Session, report: OrderStatusReport) -> Order | None:
         order = self._book.get_by_order_id(report.order_id)
@@ -622,7 +773,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             return
         now = self._clock.now()
         published: list[OrderEvent] = []
-        with self._sessions() as session, session.begin():
+        with self._transaction() as session:
             for order_id in stale:
                 orphan = self._orphans.pop(order_id)
                 first = next((r for r in orphan.reports if r.symbol and r.side), None)
@@ -704,7 +855,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         now = self._clock.now()
         published: list[OrderEvent] = []
         changed = 0
-        with self._sessions() as session, session.begin():
+        with self._transaction() as session:
             run_pk = repository.start_reconciliation(
                 session,
                 account=self._account,
@@ -867,7 +1018,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         "never sent ... the row ends not_sent"), then their futures fail with NotSent."""
         now = self._clock.now()
         published: list[OrderEvent] = []
-        with self._sessions() as session, session.begin():
+        with self._transaction() as session:
             for command in expired:
                 if command.future.done():
                     continue
@@ -929,6 +1080,10 @@ class OrderManagerActor(pykka.ThreadingActor):
             for fill in orphan.fills:
                 self._apply_fill(session, after.order_id, fill, now, published)
 
+    def _journal(self, session: Session, **event: Any) -> None:
+        """Queue one journal entry; written with the others when the transaction ends."""
+        self._uow_events.append(event)
+
     def _write(
         self,
         session: Session,
@@ -940,11 +1095,10 @@ class OrderManagerActor(pykka.ThreadingActor):
         raw: dict[str, Any] | None,
         req_id: int | None = None,
     ) -> None:
+        """Record a change: the row's state once per transaction, the journal entry always."""
         assert after.pk is not None
-        changes = _changed_columns(before, after)
-        if changes:
-            repository.update_order(session, after.pk, updated_at=now, **changes)
-        repository.append_event(
+        self._uow_orders[after.pk] = _row_state(after, now)
+        self._journal(
             session,
             account=self._account,
             order_pk=after.pk,
@@ -979,12 +1133,12 @@ _COLUMNS = (
 )
 
 
-def _changed_columns(before: Order, after: Order) -> dict[str, Any]:
-    changes = {c: getattr(after, c) for c in _COLUMNS if getattr(after, c) != getattr(before, c)}
-    # always written: the in-memory `submitted` step is not written on its own (it would cost a
-    # commit per order on the hot path), so the row may still say `pending_submit`
-    changes["status"] = after.status.value
-    return changes
+def _row_state(order: Order, now: datetime) -> dict[str, Any]:
+    # the whole mutable state, so that one executemany can write every touched order
+    state = {column: getattr(order, column) for column in _COLUMNS}
+    state["status"] = order.status.value
+    state["updated_at"] = now
+    return state
 
 
 def _result_attr(response: MethodResponse, name: str) -> Any:

@@ -23,12 +23,14 @@ from typing import Any
 
 import pykka
 
+from actors.checkpointer import Checkpointer
 from actors.clock import SystemClock
 from actors.connection import ConnectionActor
 from actors.dead_mans_switch import CallerArm, DeadMansSwitchActor
 from actors.listeners import Event, EventBus
 from actors.messages import Connect, DrainIntake, ForwardRequest, PlaceOrders
 from actors.order_manager import OrderManagerActor
+from actors.rate_limiter import RateLimiterActor
 from actors.reconciler import ReconcilerActor
 from actors.rest_client import RestClient
 from actors.ticker import Ticker
@@ -37,6 +39,7 @@ from engine.domain.backoff import Backoff, ConnectionBudget
 from engine.domain.clock import Clock
 from engine.domain.order import Order
 from engine.errors import EngineStopped, LocalRejection, TransportError
+from engine.instruments import Instruments
 from engine.kraken.trading import build_params
 from persistence import repository
 from persistence.db import ensure_schema, make_engine, make_sessionmaker
@@ -69,8 +72,11 @@ class Engine:
         self._connection: pykka.ActorRef[ConnectionActor] | None = None
         self._orders: pykka.ActorRef[OrderManagerActor] | None = None
         self._dms: pykka.ActorRef[DeadMansSwitchActor] | None = None
+        self._limiter: pykka.ActorRef[RateLimiterActor] | None = None
+        self._instruments: Instruments | None = None
         self._rest: RestClient | None = None
         self._db: Any = None
+        self._checkpointer: Checkpointer | None = None
         self._run_id: int | None = None
         self._events.on("authenticated", lambda _e: self._authenticated.set())
         self._events.on("close", lambda _e: self._authenticated.clear())
@@ -94,8 +100,12 @@ class Engine:
                 raise EngineStopped(f"engine already {self._state}")
             self._state = "starting"
         config = self.config
-        self._db = make_engine(config.database_url, synchronous=config.sqlite_synchronous)
+        self._db = make_engine(
+            config.database_url, synchronous=config.sqlite_synchronous, wal_autocheckpoint=0
+        )
         ensure_schema(self._db, upgrade=config.auto_upgrade_database)
+        self._checkpointer = Checkpointer(self._db)
+        self._checkpointer.start()
         sessions = make_sessionmaker(self._db)
         with sessions() as session, session.begin():
             self._run_id = repository.start_run(
@@ -110,6 +120,25 @@ class Engine:
         self._rest = RestClient(
             config.rest_url, config.api_key, config.api_secret, timeout=config.connect_timeout
         )
+        rest = self._rest
+        self._instruments = Instruments(
+            lambda: rest.public("AssetPairs"),
+            sessions,
+            config.account,
+            config.instruments_refresh_s,
+        )
+        self._instruments.load()
+        self._instruments.start_refreshing()
+        if config.rate_limit_tier != "unlimited":
+            # between the order manager and the connection; with no counter to respect it
+            # would only add a hop, so under `unlimited` it is not started at all
+            self._limiter = RateLimiterActor.start(
+                tier=config.rate_limit_tier,
+                clock=self._clock,
+                events=self._events,
+                connection=lambda: self._connection,
+                request_timeout=config.request_timeout,
+            )
         reconciler = ReconcilerActor.start(self._rest, self._clock)
         orders = OrderManagerActor.start(
             account=config.account,
@@ -117,13 +146,15 @@ class Engine:
             clock=self._clock,
             events=self._events,
             intake=self._intake,
-            connection=lambda: self._connection,
+            connection=lambda: self._limiter or self._connection,
             reconciler=lambda: reconciler,
             run_id=self._run_id,
             request_timeout=config.request_timeout,
             rest_lag_s=config.rest_lag_s,
         )
         self._orders = orders
+        # answers and executions reach the order manager through its inlet (group commit)
+        inlet = orders.proxy().inlet.get(timeout=10)
         self._dms = DeadMansSwitchActor.start(
             config=config,
             clock=self._clock,
@@ -144,14 +175,19 @@ class Engine:
                 rng=random.Random(),
             ),
             ConnectionBudget(),
-            lambda: (orders, dms),
+            lambda: (inlet, dms),
         )
         self._refs = [reconciler, orders, dms, self._connection]
+        if self._limiter is not None:
+            # stopped before the order manager, so that requests it holds end `not_sent`
+            self._refs.insert(2, self._limiter)
         self._tickers = [
             Ticker(self._connection, 0.05, "kraken-router-connection-tick"),
             Ticker(orders, 1.0, "kraken-router-orders-tick"),
             Ticker(dms, 0.25, "kraken-router-dms-tick"),
         ]
+        if self._limiter is not None:
+            self._tickers.append(Ticker(self._limiter, 0.05, "kraken-router-limiter-tick"))
         for ticker in self._tickers:
             ticker.start()
         with sessions() as session, session.begin():
@@ -181,6 +217,8 @@ class Engine:
             self._state = "stopping"
         for ticker in self._tickers:
             ticker.stop()
+        if self._instruments is not None:
+            self._instruments.stop()
         for ref in reversed(self._refs):
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.stop(timeout=timeout)
@@ -193,6 +231,8 @@ class Engine:
                 )
         self._events.wait_idle(timeout=timeout)
         self._events.stop()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         if self._db is not None:
             self._db.dispose()
         self._state = "stopped"
@@ -244,6 +284,22 @@ class Engine:
         result: list[Order] = orders.proxy().open_orders().get(timeout=timeout)
         return result
 
+    def stats(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The order manager's write-path figures (commits, mean/max commit time, live orders)."""
+        orders = self._orders
+        if orders is None:
+            raise EngineStopped("engine not started")
+        result: dict[str, Any] = orders.proxy().stats().get(timeout=timeout)
+        return result
+
+    def rate_limit_stats(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The rate limiter's figures (queued, expired, coalesced, waits); {} when unlimited."""
+        limiter = self._limiter
+        if limiter is None:
+            return {}
+        result: dict[str, Any] = limiter.proxy().stats().get(timeout=timeout)
+        return result
+
     def connection_status(self, timeout: float = 5.0) -> dict[str, Any]:
         connection = self._require_running()
         result: dict[str, Any] = connection.proxy().describe().get(timeout=timeout)
@@ -258,6 +314,7 @@ class Engine:
             self._require_running()
             fields = _with_identity(fields)
             params = build_params("add_order", fields)
+            self._check_rules("add_order", params)
         except (LocalRejection, EngineStopped) as exc:
             future.set_exception(exc)
             return future
@@ -279,6 +336,7 @@ class Engine:
         try:
             self._require_running()
             params = build_params("edit_order", fields)
+            self._check_rules("edit_order", params)
         except (LocalRejection, EngineStopped) as exc:
             future.set_exception(exc)
             return future
@@ -342,6 +400,7 @@ class Engine:
             if validate is not None:
                 fields["validate"] = validate
             params = build_params("batch_add", fields)
+            self._check_rules("batch_add", params)
         except (LocalRejection, EngineStopped) as exc:
             future.set_exception(exc)
             return future
@@ -373,6 +432,11 @@ class Engine:
             return future
         self._enqueue(ForwardRequest(method, params, future, urgent, expected_frames))
         return future
+
+    def _check_rules(self, method: str, params: dict[str, Any]) -> None:
+        instruments = self._instruments
+        if instruments is not None:
+            instruments.check(method, params)
 
     def _enqueue(self, command: PlaceOrders | ForwardRequest) -> None:
         self._intake.put(command)

@@ -50,6 +50,10 @@ class EngineConfig:
         connect_timeout: seconds for the token request and the WebSocket handshake.
         rest_lag_s: how far REST may lag the socket; an order sent without an answer is
             concluded never placed only this long after its deadline (or request_timeout).
+        rate_limit_tier: the account's Kraken verification tier (`starter`, `intermediate`,
+            `pro`), which sets the per-pair trading counter the engine stays under; requests
+            that would overflow it wait (at most request_timeout). `unlimited` turns it off.
+        instruments_refresh_s: seconds between reloads of the pairs' rules (AssetPairs).
     """
 
     api_key: str
@@ -71,6 +75,8 @@ class EngineConfig:
     reconnect_max_delay: float = 10.0
     connect_timeout: float = 10.0
     rest_lag_s: float = 10.0
+    rate_limit_tier: str = "starter"
+    instruments_refresh_s: float = 86400.0
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -91,6 +97,10 @@ class EngineConfig:
             raise ConfigError("order_deadline must be within Kraken's 0.5..60 seconds")
         if self.sqlite_synchronous.upper() not in ("NORMAL", "FULL"):
             raise ConfigError("sqlite_synchronous must be NORMAL or FULL")
+        if self.rate_limit_tier not in ("starter", "intermediate", "pro", "unlimited"):
+            raise ConfigError("rate_limit_tier must be starter, intermediate, pro or unlimited")
+        if self.instruments_refresh_s <= 0:
+            raise ConfigError("instruments_refresh_s must be positive")
         if not self.account:
             digest = hashlib.sha256(self.api_key.encode()).hexdigest()[:12]
             object.__setattr__(self, "account", f"key-{digest}")

@@ -57,7 +57,13 @@ _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _ = models  # the tables must be registered on Base.metadata before comparing
 
 
-def make_engine(url: str, *, synchronous: str = "NORMAL", readonly: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    synchronous: str = "NORMAL",
+    readonly: bool = False,
+    wal_autocheckpoint: int | None = None,
+) -> Engine:
     """Create an engine for `url`; nothing is connected yet.
 
     Args:
@@ -66,6 +72,9 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", readonly: bool = False
             also a power loss, at a cost in commit latency.
         readonly: for readers (`persistence.history`): SQLite connections are `query_only` and
             each read transaction is a real snapshot, and the parent directory is not created.
+        wal_autocheckpoint: SQLite's automatic checkpoint threshold in pages; 0 turns it off
+            for a writer whose checkpoints run on a thread of their own (`checkpoint_wal`), so
+            that no commit on the hot path pays for copying the WAL back.
 
     Raises:
         DatabaseError: the URL is malformed, names an unknown driver, or its directory cannot
@@ -88,8 +97,16 @@ def make_engine(url: str, *, synchronous: str = "NORMAL", readonly: bool = False
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
         raise DatabaseError(f"cannot use database URL {_safe(url)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
-        _install_sqlite_pragmas(engine, level, readonly)
+        _install_sqlite_pragmas(engine, level, readonly, wal_autocheckpoint)
     return engine
+
+
+def checkpoint_wal(engine: Engine) -> None:
+    """One PASSIVE checkpoint: copies what it can without waiting for readers or the writer."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -219,7 +236,9 @@ def _create_parent(url: URL) -> None:
         raise DatabaseError(f"cannot create the directory of {database}: {exc}") from exc
 
 
-def _install_sqlite_pragmas(engine: Engine, synchronous: str, readonly: bool) -> None:
+def _install_sqlite_pragmas(
+    engine: Engine, synchronous: str, readonly: bool, wal_autocheckpoint: int | None = None
+) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -232,6 +251,8 @@ def _install_sqlite_pragmas(engine: Engine, synchronous: str, readonly: bool) ->
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
+            if wal_autocheckpoint is not None and not readonly:
+                cursor.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
         finally:
             cursor.close()
         if readonly:

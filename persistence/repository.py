@@ -12,8 +12,9 @@ drops `token` and any key named like a secret, at any depth.
 from __future__ import annotations
 
 import enum
+import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -135,6 +136,21 @@ class _DriverStatement:
             for name in self.names
         )
 
+    def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        names, processors = self.names, self.processors
+        values = [
+            [
+                row.get(n) if proc is None else proc(row.get(n))
+                for n, proc in zip(names, processors, strict=True)
+            ]
+            for row in rows
+        ]
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(self.sql, values)
+        finally:
+            cursor.close()
+
     def run(self, connection: Connection, params: Mapping[str, Any]) -> Any:
         values = [
             params.get(name) if proc is None else proc(params.get(name))
@@ -151,10 +167,9 @@ class _DriverStatement:
 _driver_statements: dict[tuple[str, Any], _DriverStatement] = {}
 
 
-def _driver_run(
-    session: Session, key: Any, table: Table, build: Callable[[], ClauseElement], params: Any
-) -> tuple[int | None, int] | None:
-    """Run on the SQLite fast path, or return None when the session is not on SQLite."""
+def _driver_statement(
+    session: Session, key: Any, table: Table, build: Callable[[], ClauseElement]
+) -> tuple[_DriverStatement, Connection] | None:
     connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "sqlite" or not dialect.positional:
@@ -163,13 +178,41 @@ def _driver_run(
     if statement is None:
         statement = _DriverStatement(build(), table, dialect)
         _driver_statements[(dialect.name, key)] = statement
+    return statement, connection
+
+
+def _driver_run(
+    session: Session, key: Any, table: Table, build: Callable[[], ClauseElement], params: Any
+) -> tuple[int | None, int] | None:
+    """Run on the SQLite fast path, or return None when the session is not on SQLite."""
+    found = _driver_statement(session, key, table, build)
+    if found is None:
+        return None
+    statement, connection = found
     lastrowid, rowcount = statement.run(connection, params)
     return lastrowid, rowcount
+
+
+def _driver_run_many(
+    session: Session,
+    key: Any,
+    table: Table,
+    build: Callable[[], ClauseElement],
+    rows: Sequence[Mapping[str, Any]],
+) -> bool:
+    """executemany on the SQLite fast path; False when the session is not on SQLite."""
+    found = _driver_statement(session, key, table, build)
+    if found is None:
+        return False
+    statement, connection = found
+    statement.run_many(connection, rows)
+    return True
 
 
 # --- redaction -------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """True for `token`, `wsToken`, `api_secret`, `API-Sign`, `otp` ... (word-wise match)."""
     words = {w.lower() for w in _WORD_SPLIT.split(key) if w}
@@ -320,6 +363,53 @@ def append_event(
     }
     if _driver_run(session, "append_event", _events, lambda: _INSERT_EVENT, values) is None:
         _exec(session, _INSERT_EVENT, values)
+
+
+def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
+    """Append many journal entries in one statement (the order manager's group commit).
+
+    Each entry has the keyword arguments of `append_event`; `raw` is stored redacted.
+    """
+    if not events:
+        return
+    rows = [
+        {
+            "account": e["account"],
+            "order_pk": e.get("order_pk"),
+            "at": e["at"],
+            "source": e["source"],
+            "kind": e["kind"],
+            "status_before": e.get("status_before"),
+            "status_after": e.get("status_after"),
+            "req_id": e.get("req_id"),
+            "raw": _json(e.get("raw")),
+        }
+        for e in events
+    ]
+    if not _driver_run_many(session, "append_event", _events, lambda: _INSERT_EVENT, rows):
+        _exec(session, _INSERT_EVENT, rows)
+
+
+def update_orders(session: Session, updates: Mapping[int, Mapping[str, Any]]) -> None:
+    """Set the same columns on many orders in one executemany (one entry per order pk).
+
+    Every mapping must name the same columns; the order manager writes its whole mutable state
+    of each order it touched, once per transaction however many times it changed.
+    """
+    if not updates:
+        return
+    names = sorted(next(iter(updates.values())))
+    unknown = set(names) - _ORDER_COLUMNS
+    if unknown:
+        raise ValueError(f"not columns of orders: {', '.join(sorted(unknown))}")
+    rows = [{**fields, "order_pk_": pk} for pk, fields in updates.items()]
+
+    def build() -> Executable:
+        return _UPDATE_ORDER.values({n: bindparam(n) for n in names})
+
+    key = ("update_order", (*names, "order_pk_"))
+    if not _driver_run_many(session, key, _orders, build, rows):  # type: ignore[arg-type]
+        _exec(session, build(), rows)
 
 
 def find_order(

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
             rest_url=sim.rest_url,
             database_url=args.db,
             request_timeout=5.0,
+            rate_limit_tier="pro",  # the simulator's tier: the engine paces itself the same
         )
         started = time.monotonic()
         with Engine(config) as engine:

@@ -25,6 +25,7 @@ def make_engine(sim: Simulator, tmp_path: Path) -> Iterator[Callable[..., Engine
             "database_url": f"sqlite:///{tmp_path / 'orders.db'}",
             "request_timeout": 5.0,
             "dead_mans_switch_timeout": 0,
+            "rate_limit_tier": "unlimited",
         }
         values.update(overrides)
         engine = Engine(EngineConfig(**values))

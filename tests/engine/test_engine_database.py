@@ -7,8 +7,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from engine.simulator import Simulator
 from persistence.db import make_engine, upgrade
 from persistence.history import History
 
+# orders per second written while another process reads (see the closing note of issue 4)
+RATE = int(os.environ.get("KRAKEN_TEST_WRITE_RATE", "250"))
 PG_URL = os.environ.get("KRAKEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -61,6 +64,7 @@ def _config(sim: Simulator, database_url: str, **extra: Any) -> EngineConfig:
             "database_url": database_url,
             "request_timeout": 5.0,
             "dead_mans_switch_timeout": 0,
+            "rate_limit_tier": "unlimited",
             **extra,
         }
     )
@@ -159,12 +163,45 @@ def test_two_engines_with_different_keys_share_one_postgresql(sim: Simulator, pg
     assert first.config.account != second.config.account
 
 
+@pytest.fixture
+def sim_process() -> Iterator[dict[str, str]]:
+    """The simulator in a process of its own, as the real venue would be: only the engine's
+    threads share this interpreter."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scripts.cli", "sim", "--tier", "unlimited"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    found: dict[str, str] = {}
+    labels = {"WebSocket v2": "ws_url", "REST base": "rest_url", "API key": "api_key",
+              "API secret": "api_secret"}  # fmt: skip
+    while len(found) < len(labels):
+        line = proc.stdout.readline()
+        assert line, "the simulator exited before printing its URLs"
+        label, _, value = line.partition(":")
+        if label.strip() in labels:
+            found[labels[label.strip()]] = value.strip()
+    try:
+        yield found
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_reader_process_never_blocks_or_sees_a_locked_database(
-    make_engine: Callable[..., Engine], sim: Simulator, tmp_path: Path
+    sim_process: dict[str, str], tmp_path: Path
 ) -> None:
-    engine = make_engine()
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    engine = Engine(
+        EngineConfig(
+            database_url=url,
+            dead_mans_switch_timeout=0,
+            rate_limit_tier="unlimited",
+            **sim_process,
+        )
+    ).start()
     engine.connect()
-    url = engine.config.database_url
     reader = subprocess.Popen(
         [sys.executable, "-c", _READER, url, "10"],
         stdout=subprocess.PIPE,
@@ -175,12 +212,13 @@ def test_reader_process_never_blocks_or_sees_a_locked_database(
     stop = threading.Event()
 
     def writer() -> None:
-        # about 500 orders per second for as long as the reader runs
+        # RATE orders per second, paced against the clock, for as long as the reader runs
+        started = time.monotonic()
         i = 0
         while not stop.is_set():
             futures.append(engine.submit_spot_order(**_order(f"{10000 + i}.0")))
             i += 1
-            stop.wait(0.002)
+            stop.wait(max(0.0, started + i / RATE - time.monotonic()))
 
     thread = threading.Thread(target=writer)
     thread.start()
@@ -192,7 +230,13 @@ def test_reader_process_never_blocks_or_sees_a_locked_database(
     assert errors == 0 and queries > 0
     assert all(f.result(timeout=10).success for f in futures)
     engine.wait_for_events()
-    assert len(History(url).orders()) == len(futures) > 1000
+    assert len(History(url).orders()) == len(futures) > RATE * 8
+    # how long the engine's write transactions took meanwhile is a figure for the benchmark
+    # (`python -m benchmarks`), not an assertion: wall-clock limits make tests flaky
+    stats = engine.stats()
+    engine.stop()
+    print("engine write path while a reader looped:", stats)
+    assert stats["commits"] > 0
 
 
 _READER = """
