@@ -204,3 +204,7 @@ class KvStateRow(Base):
     account: Mapped[str] = mapped_column(String(128), primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# registered on the same metadata so migrations and `alembic check` see it
+from persistence import control as _control  # noqa: E402, F401
