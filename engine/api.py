@@ -435,7 +435,7 @@ class Engine:
 
     def _check_rules(self, method: str, params: dict[str, Any]) -> None:
         instruments = self._instruments
-        if instruments is not None:
+        if instruments is not None and self.config.instrument_checks:
             instruments.check(method, params)
 
     def _enqueue(self, command: PlaceOrders | ForwardRequest) -> None:
