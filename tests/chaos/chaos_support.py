@@ -39,6 +39,7 @@ def chaos_values(sim: Simulator, database_url: str, **overrides: Any) -> dict[st
         "reconnect_max_delay": 0.3,
         "connect_timeout": 2.0,
         "attach_default_listeners": False,
+        "rate_limit_tier": TIER,  # the engine's throttle follows the simulator's tier
     }
     values.update(overrides)
     return values
