@@ -56,6 +56,8 @@ __all__ = ["RateLimiterActor"]
 log = logging.getLogger("kraken_router.rate_limit")
 
 _NEW = frozenset({"add_order", "batch_add", "amend_order", "edit_order"})
+# what Kraken charges per order even for a refused request (§7.9: fixed costs)
+_FIXED = {"add_order": 1.0, "batch_add": 0.5, "amend_order": 1.0, "edit_order": 1.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +70,13 @@ class _Refused:
     """Kraken refused a request on these pairs for the trading rate counter."""
 
     symbols: tuple[str, ...]
+    fixed: float
 
 
 class _Watch:
     """Forward every outcome at once; tell the limiter only about rate-limit refusals."""
 
-    __slots__ = ("_inner", "_limiter", "_originals", "_symbols")
+    __slots__ = ("_fixed", "_inner", "_limiter", "_originals", "_symbols")
 
     def __init__(
         self,
@@ -81,9 +84,11 @@ class _Watch:
         symbols: tuple[str, ...],
         inner: Any = None,
         originals: tuple[SendRequest, ...] = (),
+        fixed: float = 0.0,
     ) -> None:
         self._limiter = limiter
         self._symbols = symbols
+        self._fixed = fixed
         self._inner = inner
         self._originals = originals
 
@@ -100,7 +105,7 @@ class _Watch:
                 not f.success and classify_error(f.error or "") is ErrorKind.RATE_LIMITED
                 for f in frames
             ):
-                self._limiter.tell(_Refused(self._symbols))
+                self._limiter.tell(_Refused(self._symbols, self._fixed))
 
 
 class RateLimiterActor(pykka.ThreadingActor):
@@ -153,11 +158,11 @@ class RateLimiterActor(pykka.ThreadingActor):
             case _Flush():
                 self._flush_told = False
                 self._apply(self._throttle.flush(self._now()))
-            case _Refused(symbols=symbols):
+            case _Refused(symbols=symbols, fixed=fixed):
                 now = self._now()
                 self._stats["refusals"] += 1
                 for symbol in symbols:
-                    self._throttle.snap(symbol, now)
+                    self._throttle.snap(symbol, now, fixed)
                     log.warning("Kraken refused a request on %s for the rate counter", symbol)
                     self._events.publish(
                         "rate_limit",
@@ -266,9 +271,9 @@ class RateLimiterActor(pykka.ThreadingActor):
     def _forward(self, request: SendRequest) -> None:
         symbols = tuple(dict.fromkeys(t.symbol for t in request.touches))
         if symbols:
-            request = replace(
-                request, reply_to=_Watch(self.actor_ref, symbols, inner=request.reply_to)
-            )
+            fixed = _FIXED.get(request.method, 0.0) * len(request.touches)
+            watch = _Watch(self.actor_ref, symbols, inner=request.reply_to, fixed=fixed)
+            request = replace(request, reply_to=watch)
         self._tell_connection(request)
 
     def _coalesce(self, originals: list[SendRequest], symbol: str) -> None:

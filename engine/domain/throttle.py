@@ -233,10 +233,11 @@ class Throttle:
             else:
                 pair.warned = False
 
-    def snap(self, symbol: str, now: float) -> None:
-        """Kraken said the counter is full: believe it."""
+    def snap(self, symbol: str, now: float, fixed: float = 0.0) -> None:
+        """Kraken said the counter is full: believe it, plus the refused request's fixed cost,
+        which Kraken charges even when it refuses."""
         counter = self._pair(symbol, now).counter
-        gap = self.threshold - counter.value(now)
+        gap = self.threshold + fixed - counter.value(now)
         if gap > 0:
             counter.apply(gap, now, force=True)
 
