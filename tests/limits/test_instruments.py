@@ -1,0 +1,131 @@
+"""Instrument rules refused locally, in the caller's thread: nothing sent, no row written."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import Engine, EngineConfig
+from engine.errors import LocalRejection
+from engine.instruments import CACHE_KEY
+from engine.kraken.codec import decode, encode
+from engine.simulator import Simulator
+from persistence import repository
+from persistence.db import make_engine, make_sessionmaker
+from persistence.history import History
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    with Simulator(tier="unlimited") as simulator:
+        yield simulator
+
+
+def _config(sim: Simulator, tmp_path: Path, **extra: Any) -> EngineConfig:
+    values: dict[str, Any] = {
+        "api_key": sim.api_key,
+        "api_secret": sim.api_secret,
+        "ws_url": sim.ws_url,
+        "rest_url": sim.rest_url,
+        "database_url": f"sqlite:///{tmp_path / 'orders.db'}",
+        "dead_mans_switch_timeout": 0,
+        "rate_limit_tier": "unlimited",
+        "attach_default_listeners": False,
+    }
+    values.update(extra)
+    return EngineConfig(**values)
+
+
+def _order(**extra: Any) -> dict[str, Any]:
+    # BTC/USD in the simulator: tick 0.1, 8 lot decimals, ordermin 0.00005, costmin 0.5
+    fields: dict[str, Any] = {
+        "order_type": "limit",
+        "side": "buy",
+        "symbol": "BTC/USD",
+        "order_qty": Decimal("0.001"),
+        "limit_price": Decimal("20000.0"),
+    }
+    fields.update(extra)
+    return fields
+
+
+VIOLATIONS = [
+    ("off the tick", {"limit_price": Decimal("20000.05")}, "limit_price"),
+    ("under ordermin", {"order_qty": Decimal("0.00004")}, "order_qty"),
+    ("too many decimals", {"order_qty": Decimal("0.000100001")}, "order_qty"),
+    ("cost under costmin", {"order_qty": Decimal("0.0001"), "limit_price": Decimal("10.0")},
+     "order_qty"),
+    ("unknown pair", {"symbol": "DOGE/EUR"}, "symbol"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "change", "field"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
+def test_each_rule_is_refused_locally_naming_the_field(
+    sim: Simulator, tmp_path: Path, name: str, change: dict[str, Any], field: str
+) -> None:
+    with Engine(_config(sim, tmp_path)) as engine:
+        engine.connect()
+        future = engine.submit_spot_order(**_order(**change))
+        assert future.done()  # refused in the caller's thread
+        with pytest.raises(LocalRejection) as caught:
+            future.result(timeout=0)
+        assert caught.value.field == field
+        batch = engine.batch_submit_spot_orders("BTC/USD", [_order(), _order(**change)])
+        with pytest.raises(LocalRejection):
+            batch.result(timeout=0)
+        # a valid order still goes through
+        assert engine.submit_spot_order(**_order()).result(timeout=5).success
+    assert len(History(engine.config.database_url).orders()) == 1
+    assert len(sim.control.state()["orders"]) == 1
+
+
+def test_a_pair_not_online_is_refused_from_the_cache_when_asset_pairs_fails(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    # a first start caches AssetPairs in the database
+    with Engine(_config(sim, tmp_path)):
+        pass
+    config = _config(sim, tmp_path)
+    db = make_engine(config.database_url)
+    sessions = make_sessionmaker(db)
+    with sessions() as session, session.begin():
+        cached = decode(repository.get_kv(session, config.account, CACHE_KEY) or "{}")
+        cached["XXBTZUSD"]["status"] = "cancel_only"
+        repository.set_kv(session, config.account, CACHE_KEY, encode(cached))
+    db.dispose()
+    # REST unreachable at start: the cache answers
+    engine = Engine(_config(sim, tmp_path, rest_url="http://127.0.0.1:9")).start()
+    try:
+        assert engine._instruments is not None and engine._instruments.source == "cache"
+        with pytest.raises(LocalRejection) as caught:
+            engine.submit_spot_order(**_order()).result(timeout=0)
+        assert caught.value.field == "symbol"
+    finally:
+        engine.stop()
+    assert History(config.database_url).orders() == []
+
+
+def test_without_asset_pairs_or_cache_orders_go_unchecked(
+    sim: Simulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "kraken_router.instruments"):
+        engine = Engine(_config(sim, tmp_path, rest_url="http://127.0.0.1:9")).start()
+    try:
+        assert "without local checks" in caplog.text
+        future = engine.submit_spot_order(**_order(limit_price=Decimal("20000.05")))
+        assert not future.done() or not isinstance(future.exception(), LocalRejection)
+    finally:
+        engine.stop()
+
+
+def test_the_rules_refresh(sim: Simulator, tmp_path: Path) -> None:
+    with Engine(_config(sim, tmp_path)) as engine:
+        instruments = engine._instruments
+        assert instruments is not None and instruments.source == "rest"
+        before = instruments.pairs
+        assert instruments.refresh() and instruments.pairs is not before
