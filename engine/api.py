@@ -41,6 +41,7 @@ from engine.domain.order import Order
 from engine.errors import EngineStopped, LocalRejection, TransportError
 from engine.instruments import Instruments
 from engine.kraken.trading import build_params
+from engine.shutdown import ShutdownCoordinator, ShutdownReport
 from persistence import repository
 from persistence.db import ensure_schema, make_engine, make_sessionmaker
 
@@ -78,6 +79,7 @@ class Engine:
         self._db: Any = None
         self._checkpointer: Checkpointer | None = None
         self._run_id: int | None = None
+        self._shutdown = ShutdownCoordinator(self)
         self._events.on("authenticated", lambda _e: self._authenticated.set())
         self._events.on("close", lambda _e: self._authenticated.clear())
         if config.attach_default_listeners:
@@ -194,6 +196,8 @@ class Engine:
             repository.update_run(session, self._run_id, state="running")
         self._sessions = sessions
         self._state = "running"
+        # heartbeats and operator control requests (kraken-router status / shutdown)
+        self._shutdown.start_watching()
         return self
 
     def connect(self, timeout: float | None = None) -> None:
@@ -215,6 +219,7 @@ class Engine:
                 self._state = "stopped"
                 return
             self._state = "stopping"
+        self._shutdown.stop_watching()
         for ticker in self._tickers:
             ticker.stop()
         if self._instruments is not None:
@@ -248,6 +253,29 @@ class Engine:
     @property
     def state(self) -> str:
         return self._state
+
+    # -- safe shutdown -------------------------------------------------------------------------
+
+    def shutdown(self, keep_orders: bool = False, timeout: float = 60.0) -> ShutdownReport:
+        """Stop accepting, settle in-flight requests, cancel all (unless `keep_orders`), verify
+        over REST that nothing is open, disarm the dead man's switch, then stop.
+
+        Returns the report of every verified step; `report.ok` is False (with `report.error`)
+        when a step could not be verified, in which case the switch is left armed so Kraken
+        still cancels at its trigger time. The engine is stopped either way.
+        """
+        return self._shutdown.run(keep_orders=keep_orders, timeout=timeout)
+
+    def install_signal_handlers(self, keep_orders: bool = False, timeout: float = 60.0) -> None:
+        """Run the safe shutdown on SIGTERM and SIGINT (call from the main thread).
+
+        The sequence runs on a thread of its own; `wait_shutdown()` returns its report.
+        """
+        self._shutdown.install_signal_handlers(keep_orders=keep_orders, timeout=timeout)
+
+    def wait_shutdown(self, timeout: float | None = None) -> ShutdownReport | None:
+        """Block until a safe shutdown (signal, operator request or `shutdown()`) has finished."""
+        return self._shutdown.wait(timeout)
 
     # -- events ----------------------------------------------------------------------------------
 

@@ -15,6 +15,9 @@ _SUBCOMMANDS: dict[str, str] = {
     "order": "scripts.order",
     "fills": "scripts.fills",
     "db": "scripts.db",
+    "run": "scripts.run",
+    "status": "scripts.status",
+    "shutdown": "scripts.shutdown",
 }
 
 
