@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actors.listeners import EventBus
 from actors.messages import (
+    Connect,
     ConnectionDown,
     ConnectionUp,
     DrainIntake,
@@ -264,6 +265,11 @@ class OrderManagerActor(pykka.ThreadingActor):
                 else:
                     passing.append(command)  # cancels never wait for reconciliation
             commands = passing
+            connection = self._connection()
+            if self._deferred and not self._connected_once and connection is not None:
+                # a start with live orders holds orders until the first connection's
+                # reconciliation: nothing else may have asked the (lazy) connection to connect
+                connection.tell(Connect())
         if not commands:
             return
         self._process(commands)
