@@ -173,6 +173,10 @@ class Throttle:
         new_counter: a fresh, empty counter at `now` (one per pair).
         price: the cost of a request on each pair it touches.
         timeout: seconds a new order or amend may wait before it expires.
+        headroom: points kept free below the threshold for what is not forced. Kraken charges
+            a request when it arrives, not when we send it; when one request travels faster
+            than those before it, Kraken's counter has decayed less than ours. The headroom
+            absorbs that jitter (`make_throttle` sizes it as half a second of decay, at least 1).
     """
 
     def __init__(
@@ -183,8 +187,10 @@ class Throttle:
         new_counter: Callable[[float], Counter],
         price: Price,
         timeout: float,
+        headroom: float = 0.0,
     ) -> None:
         self.threshold = threshold
+        self.headroom = headroom
         self.decay_per_s = decay_per_s
         self._new_counter = new_counter
         self._price = price
@@ -215,7 +221,7 @@ class Throttle:
 
     def _fits(self, costs: dict[str, float], now: float) -> bool:
         return all(
-            not self._pair(symbol, now).counter.would_exceed(cost, now)
+            not self._pair(symbol, now).counter.would_exceed(cost + self.headroom, now)
             for symbol, cost in costs.items()
         )
 
@@ -271,7 +277,7 @@ class Throttle:
     def _estimate(self, pair: _Pair, now: float) -> float:
         """Seconds until the last ticket of the queue fits, if nothing else is charged."""
         total = sum(sum(self._price(t.method, t.touches, now).values()) for t in pair.waiting)
-        excess = pair.counter.value(now) + total - self.threshold
+        excess = pair.counter.value(now) + total + self.headroom - self.threshold
         return max(0.0, excess / self.decay_per_s)
 
     def flush(self, now: float) -> list[Decision]:
@@ -345,7 +351,8 @@ class Throttle:
             costs = self._price(head.method, head.touches, now)
             fits_at = now
             for symbol, cost in costs.items():
-                excess = self._pair(symbol, now).counter.value(now) + cost - self.threshold
+                value = self._pair(symbol, now).counter.value(now)
+                excess = value + cost + self.headroom - self.threshold
                 fits_at = max(fits_at, now + max(0.0, excess) / self.decay_per_s)
             expires_at = min(t.queued_at for t in pair.waiting) + self.timeout
             at = min(fits_at, expires_at)

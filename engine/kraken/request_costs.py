@@ -35,13 +35,19 @@ def price(method: str, touches: tuple[Touch, ...], now: float) -> dict[str, floa
     return costs
 
 
-def make_throttle(tier_name: str, timeout: float) -> Throttle:
-    """A throttle under one of Kraken's tiers (`starter`, `intermediate`, `pro`, `unlimited`)."""
+def make_throttle(tier_name: str, timeout: float, jitter_s: float = 0.5) -> Throttle:
+    """A throttle under one of Kraken's tiers (`starter`, `intermediate`, `pro`, `unlimited`).
+
+    `jitter_s` is how much faster one request may reach Kraken than those before it; the
+    throttle keeps that much decay (at least one point) free. 0 makes it exact.
+    """
     tier = ratelimit.tier(tier_name)
+    headroom = max(1.0, tier.decay_per_s * jitter_s) if jitter_s > 0 else 0.0
     return Throttle(
         threshold=tier.threshold,
         decay_per_s=tier.decay_per_s,
         new_counter=partial(ratelimit.RateCounter, tier, 0.0),
         price=price,
         timeout=timeout,
+        headroom=headroom if tier_name != "unlimited" else 0.0,
     )

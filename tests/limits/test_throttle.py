@@ -128,7 +128,7 @@ def test_krakens_worked_example_adds_up_to_8() -> None:
 def test_each_tier_queues_at_its_maximum_and_sends_after_decay(
     tier: str, threshold: int, decay: float
 ) -> None:
-    desk = Desk(make_throttle(tier, timeout=60))
+    desk = Desk(make_throttle(tier, timeout=60, jitter_s=0))
     desk.fill(threshold, T0)
     assert desk.throttle.value(PAIR, T0) == threshold
     decisions = desk.offer("add_order", T0)
@@ -144,7 +144,7 @@ def test_each_tier_queues_at_its_maximum_and_sends_after_decay(
 
 
 def test_starter_burst_of_100_sends_60_then_one_per_second() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     decisions: list[Decision] = []
     for _ in range(100):
         decisions += desk.offer("add_order", T0)
@@ -157,7 +157,7 @@ def test_starter_burst_of_100_sends_60_then_one_per_second() -> None:
 
 
 def test_an_order_waiting_past_the_timeout_expires_and_the_rest_still_go() -> None:
-    desk = Desk(make_throttle("starter", timeout=3))
+    desk = Desk(make_throttle("starter", timeout=3, jitter_s=0))
     desk.fill(60, T0)
     for _ in range(5):
         desk.offer("add_order", T0)
@@ -170,14 +170,14 @@ def test_an_order_waiting_past_the_timeout_expires_and_the_rest_still_go() -> No
 
 
 def test_pairs_are_independent() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     desk.fill(60, T0)
     assert _sends(desk.offer("add_order", T0, symbol="ETH/USD")) == 1
     assert desk.throttle.value("ETH/USD", T0) == 1
 
 
 def test_amends_wait_in_line_with_new_orders() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     desk.fill(59, T0)
     # amend of a 1 s old order costs 4: it does not fit, and the add behind it waits too
     assert isinstance(desk.offer("amend_order", T0, 1)[0], Queued)
@@ -191,7 +191,7 @@ def test_amends_wait_in_line_with_new_orders() -> None:
 
 
 def test_a_cancel_that_fits_goes_at_once_even_with_orders_queued() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     desk.fill(55, T0)
     assert _sends(desk.offer("amend_order", T0, 1)) == 1  # +4 -> 59
     assert _sends(desk.offer("add_order", T0)) == 1  # 60
@@ -201,7 +201,7 @@ def test_a_cancel_that_fits_goes_at_once_even_with_orders_queued() -> None:
 
 
 def test_a_held_cancel_goes_before_the_orders_queued_ahead_of_it() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     desk.fill(60, T0)
     adds = [desk.ticket("add_order", T0) for _ in range(3)]
     for ticket in adds:
@@ -218,7 +218,7 @@ def test_a_held_cancel_goes_before_the_orders_queued_ahead_of_it() -> None:
 
 
 def test_overflowing_cancels_are_coalesced_per_pair_into_batches_of_50() -> None:
-    desk = Desk(make_throttle("pro", timeout=60))
+    desk = Desk(make_throttle("pro", timeout=60, jitter_s=0))
     desk.fill(100, T0)
     decisions: list[Decision] = []
     for _ in range(100):
@@ -236,7 +236,7 @@ def test_overflowing_cancels_are_coalesced_per_pair_into_batches_of_50() -> None
 
 
 def test_a_single_id_is_never_left_alone_after_a_full_batch() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     desk.fill(60, T0)
     for _ in range(51):
         desk.offer("cancel_order", T0, 1)
@@ -245,7 +245,7 @@ def test_a_single_id_is_never_left_alone_after_a_full_batch() -> None:
 
 
 def test_a_lone_overflowing_cancel_goes_as_a_plain_cancel() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     desk.fill(60, T0)
     key = desk.key + 1
     assert desk.offer("cancel_order", T0, 1) == []
@@ -253,7 +253,7 @@ def test_a_lone_overflowing_cancel_goes_as_a_plain_cancel() -> None:
 
 
 def test_one_cancel_request_with_several_ids_becomes_a_batch_of_its_own() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     desk.fill(60, T0)
     key = desk.key + 1
     desk.offer("cancel_order", T0, 1, 2, 3)
@@ -261,7 +261,7 @@ def test_one_cancel_request_with_several_ids_becomes_a_batch_of_its_own() -> Non
 
 
 def test_cancel_all_and_dead_mans_switch_pass_untouched() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     desk.fill(60, T0)
     desk.offer("add_order", T0)
     for method in ("cancel_all", "cancel_all_orders_after"):
@@ -273,7 +273,7 @@ def test_cancel_all_and_dead_mans_switch_pass_untouched() -> None:
 
 
 def test_a_refusal_snaps_the_counter_to_the_maximum() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     desk.fill(5, T0)
     desk.throttle.snap(PAIR, T0, fixed=1)
     assert desk.throttle.value(PAIR, T0) == 61  # Kraken charged the refused add's +1 too
@@ -281,7 +281,7 @@ def test_a_refusal_snaps_the_counter_to_the_maximum() -> None:
 
 
 def test_warning_at_80_percent_once_until_it_falls_back() -> None:
-    desk = Desk(make_throttle("starter", timeout=60))
+    desk = Desk(make_throttle("starter", timeout=60, jitter_s=0))
     warnings: list[Decision] = []
     for _ in range(60):
         warnings += [d for d in desk.offer("add_order", T0) if isinstance(d, Warn)]
@@ -291,7 +291,18 @@ def test_warning_at_80_percent_once_until_it_falls_back() -> None:
     assert _sends(desk.offer("add_order", T0 + 40)) == 1
 
 
+@pytest.mark.parametrize(
+    ("tier", "headroom"), [("starter", 1.0), ("intermediate", 1.17), ("pro", 1.875)]
+)
+def test_the_engine_keeps_half_a_second_of_decay_free(tier: str, headroom: float) -> None:
+    throttle = make_throttle(tier, timeout=60)
+    assert throttle.headroom == pytest.approx(headroom)
+    desk = Desk(throttle)
+    sent = sum(_sends(desk.offer("add_order", T0)) for _ in range(int(throttle.threshold)))
+    assert sent == int(throttle.threshold - headroom)
+
+
 def test_unlimited_never_queues() -> None:
-    desk = Desk(make_throttle("unlimited", timeout=60))
+    desk = Desk(make_throttle("unlimited", timeout=60, jitter_s=0))
     desk.fill(10_000, T0)
     assert desk.throttle.waiting() == 0
