@@ -15,6 +15,7 @@ _SUBCOMMANDS: dict[str, str] = {
     "order": "scripts.order",
     "fills": "scripts.fills",
     "db": "scripts.db",
+    "bench": "scripts.bench",
     "run": "scripts.run",
     "status": "scripts.status",
     "shutdown": "scripts.shutdown",

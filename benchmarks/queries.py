@@ -1,0 +1,97 @@
+"""5. History queries on a large SQLite database, through `persistence.history.History`.
+
+The database is seeded by bulk insert (the newest 50 orders open, the rest terminal, two
+journal entries per order, a fill for every fourth). The floor is the same query written by
+hand on a bare `sqlite3` connection to the same file, rows fetched as tuples.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import Goal, Section, Sizes, ratio, summary_ms
+from benchmarks._seed import bulk_history
+from benchmarks._sim import SimProcess
+from persistence.history import History
+
+__all__ = ["run"]
+
+_ACCOUNT = "bench-history"
+_OPEN = "('pending_submit', 'submitted', 'pending_new', 'new', 'partially_filled')"
+
+
+def _time(call: Callable[[], Any], repeats: int) -> list[float]:
+    call()  # warm the caches: the figure is for a running process, not a cold file
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
+    section = Section(
+        "queries",
+        f"5. History queries with {sizes.query_orders:,} orders in SQLite, ms",
+        ["query", "rows", "p50 ms", "p99 ms", "floor p50 ms", "p50 / floor", "p99 / floor"],
+    )
+    database = workdir / "queries.db"
+    seeded = time.perf_counter()
+    bulk_history(database, _ACCOUNT, sizes.query_orders)
+    seed_s = time.perf_counter() - seeded
+    target = f"OHIST-{sizes.query_orders // 2:09d}"
+    history = History(f"sqlite:///{database}")
+    raw = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+
+    def raw_timeline() -> list[Any]:
+        order = raw.execute("SELECT * FROM orders WHERE order_id = ?", (target,)).fetchone()
+        events = raw.execute(
+            "SELECT * FROM order_events WHERE order_pk = ? ORDER BY id", (order[0],)
+        ).fetchall()
+        fills = raw.execute("SELECT * FROM fills WHERE order_pk = ? ORDER BY id", (order[0],))
+        return [order, *events, *fills.fetchall()]
+
+    cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
+        (
+            "open orders",
+            lambda: history.open_orders(account=_ACCOUNT),
+            lambda: raw.execute(
+                f"SELECT * FROM orders WHERE account = ? AND status IN {_OPEN} "
+                "ORDER BY created_at DESC, id DESC",
+                (_ACCOUNT,),
+            ).fetchall(),
+        ),
+        (
+            "last 100 orders of BTC/USD",
+            lambda: history.orders(account=_ACCOUNT, symbol="BTC/USD", limit=100),
+            lambda: raw.execute(
+                "SELECT * FROM orders WHERE account = ? AND symbol = ? "
+                "ORDER BY created_at DESC, id DESC LIMIT 100",
+                (_ACCOUNT, "BTC/USD"),
+            ).fetchall(),
+        ),
+        ("one order's timeline", lambda: history.timeline(target), raw_timeline),
+    ]
+    worst = 0.0
+    try:
+        for name, query, floor_query in cases:
+            result = query()
+            rows = len(result) if isinstance(result, list) else 1 + len(result.events)
+            p50, p99 = summary_ms(_time(query, sizes.query_repeats))
+            f50, f99 = summary_ms(_time(floor_query, sizes.query_repeats))
+            worst = max(worst, p50)
+            section.rows.append([name, rows, p50, p99, f50, ratio(p50, f50), ratio(p99, f99)])
+    finally:
+        raw.close()
+        history.close()
+    section.goals.append(Goal(f"<= 5 ms each at p50 (worst {worst:.2f} ms)", worst <= 5.0))
+    section.notes.append(
+        f"seeded {sizes.query_orders:,} orders by bulk insert in {seed_s:.1f} s (not measured); "
+        f"{sizes.query_repeats} repeats per query after one warm-up call"
+    )
+    return section
