@@ -359,7 +359,7 @@ class ConnectionActor(pykka.ThreadingActor):
         if (
             message.sequence is not None
             and self._last_sequence is not None
-            and message.sequence != self._last_sequence + 1
+            and message.sequence > self._last_sequence + 1
             and message.type == "update"
         ):
             log.warning(

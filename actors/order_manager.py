@@ -125,11 +125,13 @@ class OrderManagerActor(pykka.ThreadingActor):
         reconciler: Callable[[], pykka.ActorRef[Any] | None] = lambda: None,
         run_id: int | None,
         request_timeout: float = 10.0,
+        order_deadline: float | None = None,
         rest_lag_s: float = 10.0,
     ) -> None:
         super().__init__()
         self._reconciler = reconciler
         self._request_timeout = request_timeout
+        self._order_deadline = order_deadline or 0.0
         self._rest_lag = timedelta(seconds=rest_lag_s)
         # order entry waits while the engine's view may be stale: from a disconnect (or a
         # start with orders that were not terminal) until reconciliation has been applied
@@ -997,8 +999,11 @@ class OrderManagerActor(pykka.ThreadingActor):
         return True
 
     def _never_placed_after(self, order: Order) -> datetime:
+        # Kraken stops matching at the order's deadline; past it, and past the time REST may
+        # lag the socket, an order with no trace on either channel was never placed
         sent = order.sent_at or order.created_at
-        return sent + timedelta(seconds=self._request_timeout) + self._rest_lag
+        wait = max(self._request_timeout, self._order_deadline)
+        return sent + timedelta(seconds=wait) + self._rest_lag
 
     def _open_gate(self) -> None:
         self._gate_closed = False

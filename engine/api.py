@@ -152,6 +152,7 @@ class Engine:
             reconciler=lambda: reconciler,
             run_id=self._run_id,
             request_timeout=config.request_timeout,
+            order_deadline=config.order_deadline,
             rest_lag_s=config.rest_lag_s,
         )
         self._orders = orders
