@@ -363,12 +363,17 @@ class ConnectionActor(pykka.ThreadingActor):
             and message.type == "update"
         ):
             log.warning(
-                "executions sequence jumped from %d to %d", self._last_sequence, message.sequence
+                "executions sequence jumped from %d to %d: back-filling over REST",
+                self._last_sequence,
+                message.sequence,
             )
+            gap = True
+        else:
+            gap = False
         if message.sequence is not None:
-            self._last_sequence = message.sequence
+            self._last_sequence = max(message.sequence, self._last_sequence or 0)
         for ref in self._subscribers():
-            ref.tell(ExecutionsReceived(message, self._session_no))
+            ref.tell(ExecutionsReceived(message, self._session_no, gap))
 
     def _on_status(self, frame: dict[str, Any]) -> None:
         status = parse_status(frame)

@@ -100,6 +100,7 @@ class RequestNotSent:
 class ExecutionsReceived:
     message: ExecutionsMessage
     session_no: int
+    gap: bool = False  # the sequence jumped: reports were missed and REST must back-fill
 
 
 @dataclass(frozen=True, slots=True)

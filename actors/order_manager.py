@@ -526,6 +526,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         now = self._clock.now()
         published: list[OrderEvent] = []
         reports: list[OrderStatusReport] = []
+        missed = False
         with self._transaction() as session:
             for fact in facts:
                 match fact:
@@ -535,14 +536,17 @@ class OrderManagerActor(pykka.ThreadingActor):
                         self._unanswered(session, fact, now)
                     case RequestNotSent():
                         self._not_sent(session, fact, now, published)
-                    case ExecutionsReceived(message=message):
+                    case ExecutionsReceived(message=message, gap=gap):
                         self._executions(session, message.reports, message.fills, now, published)
                         reports.extend(message.reports)
+                        missed = missed or gap
                     case _:
                         self.actor_ref.tell(fact)  # not a fact: handle it the ordinary way
         self._publish(published)
         for report in reports:
             self._events.publish("execution", report)
+        if missed:
+            self._request_reconcile("executions sequence gap")
 
     # -- answers -----------------------------------------------------------------------------
 
