@@ -54,6 +54,8 @@ class EngineConfig:
             `pro`), which sets the per-pair trading counter the engine stays under; requests
             that would overflow it wait (at most request_timeout). `unlimited` turns it off.
         instruments_refresh_s: seconds between reloads of the pairs' rules (AssetPairs).
+        heartbeat_interval: seconds between the run's heartbeats in the database, which the
+            operator's `status` and `shutdown` read to tell a live engine from a dead one.
         instrument_checks: refuse locally what the pair's rules forbid (tick, ordermin,
             lot decimals, costmin, status); False leaves every such refusal to Kraken.
     """
@@ -79,6 +81,7 @@ class EngineConfig:
     rest_lag_s: float = 10.0
     rate_limit_tier: str = "starter"
     instruments_refresh_s: float = 86400.0
+    heartbeat_interval: float = 2.0
     instrument_checks: bool = True
 
     def __post_init__(self) -> None:

@@ -420,7 +420,7 @@ class ShutdownCoordinator:
     def start_watching(self, heartbeat_interval: float | None = None) -> None:
         engine = self._engine
         assert engine._run_id is not None
-        interval = heartbeat_interval or float(os.environ.get("KRAKEN_HEARTBEAT_INTERVAL", "2"))
+        interval = heartbeat_interval or engine.config.heartbeat_interval
         self._watcher = OperatorWatcher(
             sessions=engine._sessions,
             account=engine.config.account,
