@@ -31,6 +31,7 @@ import pykka
 
 from actors.listeners import EventBus
 from actors.messages import (
+    Connect,
     RequestAnswered,
     RequestNotSent,
     SendRequest,
@@ -168,6 +169,8 @@ class RateLimiterActor(pykka.ThreadingActor):
                         "rate_limit",
                         {"kind": "refused", "symbol": symbol, "threshold": self._tier.threshold},
                     )
+            case Connect():
+                self._tell_connection(message)  # not priced: only requests cost counter points
             case _:
                 log.warning("rate limiter got an unknown message %r", type(message).__name__)
         return None
