@@ -170,7 +170,9 @@ class RateLimiterActor(pykka.ThreadingActor):
                         {"kind": "refused", "symbol": symbol, "threshold": self._tier.threshold},
                     )
             case Connect():
-                self._tell_connection(message)  # not priced: only requests cost counter points
+                connection = self._connection()  # not priced: only requests cost points
+                if connection is not None:
+                    connection.tell(message)
             case _:
                 log.warning("rate limiter got an unknown message %r", type(message).__name__)
         return None
