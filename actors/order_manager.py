@@ -62,6 +62,7 @@ log = logging.getLogger("kraken_router.orders")
 
 _DRAIN_MAX = 512
 _ORPHAN_TTL_S = 30.0
+_TERMINAL_KEPT = timedelta(seconds=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._session: Session | None = None
         self._uow_events: list[dict[str, Any]] = []
         self._uow_orders: dict[int, dict[str, Any]] = {}
+        self._uow_summaries: repository.SummaryDeltas = {}
         self._commits = 0
         self._commit_seconds = 0.0
         self._max_commit_seconds = 0.0
@@ -217,6 +219,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         started = self._clock.monotonic()
         self._uow_events = []
         self._uow_orders = {}
+        self._uow_summaries = {}
         session = self._session
         if session is None:
             session = self._session = self._sessions()
@@ -225,6 +228,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             # one executemany each, however many facts the transaction applied
             repository.update_orders(session, self._uow_orders)
             repository.append_events(session, self._uow_events)
+            repository.add_to_summaries(session, self._uow_summaries)
         elapsed = self._clock.monotonic() - started
         self._commits += 1
         self._commit_seconds += elapsed
@@ -244,7 +248,15 @@ class OrderManagerActor(pykka.ThreadingActor):
         }
 
     def get_order(self, key: str) -> Order | None:
-        return self._book.get_by_cl_ord_id(key) or self._book.get_by_order_id(key)
+        order = self._book.get_by_cl_ord_id(key) or self._book.get_by_order_id(key)
+        if order is not None:
+            return order
+        # terminal orders leave the book after a while; the database still has them
+        with self._sessions() as session:
+            row = repository.find_order(
+                session, self._account, order_id=key
+            ) or repository.find_order(session, self._account, cl_ord_id=key)
+        return _order_from_row(row) if row is not None else None
 
     def open_orders(self) -> list[Order]:
         return list(self._book.live())
@@ -765,7 +777,9 @@ class OrderManagerActor(pykka.ThreadingActor):
             row = repository.find_order(session, self._account, order_id=order_id)
             order = _order_from_row(row) if row is not None else None
         pk = order.pk if order is not None else None
-        if not repository.insert_fill(session, account=self._account, order_pk=pk, fill=fill):
+        if not repository.insert_fill(
+            session, account=self._account, order_pk=pk, fill=fill, summaries=self._uow_summaries
+        ):
             return False
         if order is None:
             return True
@@ -1017,6 +1031,9 @@ class OrderManagerActor(pykka.ThreadingActor):
             self._process(list(commands))
 
     def _on_tick(self) -> None:
+        # memory stays flat however long the engine runs: terminal orders leave the book after
+        # a minute (late reports for them are matched through the database)
+        self._book.remove_terminal_older_than(self._clock.now() - _TERMINAL_KEPT)
         if self._deferred:
             limit = self._clock.monotonic() - self._request_timeout
             expired: list[PlaceOrders] = []

@@ -79,6 +79,9 @@ _kv: Table = KvStateRow.__table__  # type: ignore[assignment]
 # built once so SQLAlchemy's compiled cache is hit on every call
 _INSERT_ORDER = insert(_orders)
 _INSERT_EVENT = insert(_events)
+_INSERT_FILL_SQLITE = sqlite.insert(_fills).on_conflict_do_nothing(
+    index_elements=["account", "exec_id"]
+)
 # SET clause taken from the parameter names, so one statement serves every field combination
 _UPDATE_ORDER = update(_orders).where(_orders.c.id == bindparam("order_pk_"))
 _ORDER_COLUMNS = frozenset(c.name for c in _orders.columns) - {"id"}
@@ -501,40 +504,78 @@ def _insert_ignoring_conflict(
     return bool(_exec(session, statement).rowcount)
 
 
-def insert_fill(session: Session, *, account: str, order_pk: int | None, fill: FillReport) -> bool:
+SummaryDeltas = dict[tuple[str, str, str], list[Any]]
+"""(account, symbol, side) -> [qty, cost, fee, count] not yet written to `symbol_summaries`."""
+
+
+def insert_fill(
+    session: Session,
+    *,
+    account: str,
+    order_pk: int | None,
+    fill: FillReport,
+    summaries: SummaryDeltas | None = None,
+) -> bool:
     """Record a fill once; False (and nothing changed) when `(account, exec_id)` is known.
 
-    A new fill also adds to the `(account, symbol, side)` summary row. When the report lacks the
-    symbol or side, or `order_pk` is None, they are taken from the order row (matched by
-    `order_id`) if there is one.
+    A new fill also adds to the `(account, symbol, side)` summary row, at once, or, when the
+    caller passes `summaries`, into that dict for one `add_to_summaries` per transaction. When
+    the report lacks the symbol or side, or `order_pk` is None, they are taken from the order
+    row (matched by `order_id`) if there is one.
     """
     target = _fill_target(session, account, order_pk, fill)
     cost = fill.cost if fill.cost is not None else fill.last_qty * fill.last_price
-    written = _insert_ignoring_conflict(
+    values = {
+        "account": account,
+        "order_pk": target.order_pk,
+        "order_id": fill.order_id,
+        "exec_id": fill.exec_id,
+        "trade_id": fill.trade_id,
+        "symbol": target.symbol,
+        "side": target.side,
+        "price": fill.last_price,
+        "qty": fill.last_qty,
+        "cost": cost,
+        "fee": fill.fee,
+        "fee_asset": fill.fee_asset,
+        "liquidity_ind": fill.liquidity_ind,
+        "at": fill.timestamp,
+        "source": fill.source,
+    }
+    fast = _driver_run(session, "insert_fill", _fills, lambda: _INSERT_FILL_SQLITE, values)
+    if fast is not None:
+        written = fast[1] == 1
+    else:
+        written = _insert_fill_portable(session, values)
+    if written and target.symbol is not None and target.side is not None:
+        if summaries is None:
+            _add_to_summary(
+                session, account, target.symbol, target.side, fill.last_qty, cost, fill.fee
+            )
+        else:
+            delta = summaries.setdefault(
+                (account, target.symbol, target.side), [Decimal(0), Decimal(0), Decimal(0), 0]
+            )
+            delta[0] += fill.last_qty
+            delta[1] += cost
+            delta[2] += fill.fee
+            delta[3] += 1
+    return written
+
+
+def add_to_summaries(session: Session, summaries: SummaryDeltas) -> None:
+    """Write the summary deltas collected by `insert_fill(..., summaries=...)`."""
+    for (account, symbol, side), (qty, cost, fee, count) in summaries.items():
+        _add_to_summary(session, account, symbol, side, qty, cost, fee, count)
+
+
+def _insert_fill_portable(session: Session, values: Mapping[str, Any]) -> bool:
+    return _insert_ignoring_conflict(
         session,
         _fills,
-        {
-            "account": account,
-            "order_pk": target.order_pk,
-            "order_id": fill.order_id,
-            "exec_id": fill.exec_id,
-            "trade_id": fill.trade_id,
-            "symbol": target.symbol,
-            "side": target.side,
-            "price": fill.last_price,
-            "qty": fill.last_qty,
-            "cost": cost,
-            "fee": fill.fee,
-            "fee_asset": fill.fee_asset,
-            "liquidity_ind": fill.liquidity_ind,
-            "at": fill.timestamp,
-            "source": fill.source,
-        },
+        dict(values),
         ["account", "exec_id"],
     )
-    if written and target.symbol is not None and target.side is not None:
-        _add_to_summary(session, account, target.symbol, target.side, fill.last_qty, cost, fill.fee)
-    return written
 
 
 def _add_to_summary(
@@ -545,6 +586,7 @@ def _add_to_summary(
     qty: Decimal,
     cost: Decimal,
     fee: Decimal,
+    count: int = 1,
 ) -> None:
     # Decimal arithmetic in Python: SQLite stores text, and SQL would sum it as floats
     key = (
@@ -563,7 +605,7 @@ def _add_to_summary(
                     filled_qty=row.filled_qty + qty,
                     notional=row.notional + cost,
                     fees=row.fees + fee,
-                    fill_count=row.fill_count + 1,
+                    fill_count=row.fill_count + count,
                 ),
             )
             return
@@ -574,7 +616,7 @@ def _add_to_summary(
             "filled_qty": qty,
             "notional": cost,
             "fees": fee,
-            "fill_count": 1,
+            "fill_count": count,
         }
         if _insert_ignoring_conflict(session, _summaries, first, ["account", "symbol", "side"]):
             return
