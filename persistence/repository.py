@@ -543,10 +543,7 @@ def insert_fill(
         "source": fill.source,
     }
     fast = _driver_run(session, "insert_fill", _fills, lambda: _INSERT_FILL_SQLITE, values)
-    if fast is not None:
-        written = fast[1] == 1
-    else:
-        written = _insert_fill_portable(session, values)
+    written = fast[1] == 1 if fast is not None else _insert_fill_portable(session, values)
     if written and target.symbol is not None and target.side is not None:
         if summaries is None:
             _add_to_summary(
