@@ -62,7 +62,7 @@ log = logging.getLogger("kraken_router.orders")
 
 _DRAIN_MAX = 512
 _ORPHAN_TTL_S = 30.0
-_TERMINAL_KEPT = timedelta(seconds=60)
+_TERMINAL_KEPT = timedelta(seconds=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1032,7 +1032,7 @@ class OrderManagerActor(pykka.ThreadingActor):
 
     def _on_tick(self) -> None:
         # memory stays flat however long the engine runs: terminal orders leave the book after
-        # a minute (late reports for them are matched through the database)
+        # a few seconds (late reports for them are matched through the database)
         self._book.remove_terminal_older_than(self._clock.now() - _TERMINAL_KEPT)
         if self._deferred:
             limit = self._clock.monotonic() - self._request_timeout
