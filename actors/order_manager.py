@@ -748,20 +748,28 @@ class OrderManagerActor(pykka.ThreadingActor):
         report: OrderStatusReport,
         now: datetime,
         published: list[OrderEvent],
-    ) -> None:
+    ) -> bool:
+        """Apply one report; True when it changed the order.
+
+        Every executions report is journaled, even a replay (the journal keeps what arrived);
+        a REST report that changes nothing is not, or each reconciliation would copy the book.
+        """
         try:
             after = apply_report(order, report, now=now)
         except InvalidTransition as exc:
-            log.warning("ignored report %s for %s: %s", report.exec_type, order.order_id, exc)
-            return
+            log.warning("left order %s as it is on %s: %s", order.pk, report.exec_type, exc)
+            return False
+        changed = after != order
+        if not changed and report.source == "reconciliation":
+            return False
         self._book.replace(after)
-        self._write(
-            session, order, after, now, report.source, report.exec_type or "report", report.raw
-        )
+        kind = report.exec_type or ("reconcile" if report.source == "reconciliation" else "report")
+        self._write(session, order, after, now, report.source, kind, report.raw)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, report.source))
         elif report.exec_type and report.exec_type not in _STATUS_WORDS:
             published.append(OrderEvent(f"order_{report.exec_type}", after, report.source))
+        return changed
 
     def _apply_fill(
         self,
@@ -898,7 +906,7 @@ class OrderManagerActor(pykka.ThreadingActor):
                     continue
                 assert order.pk is not None
                 seen.add(order.pk)
-                if self._reconcile_order(session, order, report, now, published):
+                if self._apply_report(session, order, report, now, published):
                     changed += 1
             for fill in snapshot.fills:
                 if self._apply_fill(session, fill.order_id, fill, now, published):
@@ -951,27 +959,6 @@ class OrderManagerActor(pykka.ThreadingActor):
             return
         self._open_gate()
 
-    def _reconcile_order(
-        self,
-        session: Session,
-        order: Order,
-        report: OrderStatusReport,
-        now: datetime,
-        published: list[OrderEvent],
-    ) -> bool:
-        try:
-            after = apply_report(order, report, now=now)
-        except InvalidTransition as exc:
-            log.warning("reconciliation left order %s as it is: %s", order.pk, exc)
-            return False
-        if after == order:
-            return False
-        self._book.replace(after)
-        self._write(session, order, after, now, "reconciliation", "reconcile", report.raw)
-        if after.status is not order.status:
-            published.append(OrderEvent(f"order_{after.status.value}", after, "reconciliation"))
-        return True
-
     def _record_external(
         self,
         session: Session,
@@ -1013,7 +1000,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             updated_at=now,
         )
         self._book.add(order)
-        self._reconcile_order(session, order, report, now, published)
+        self._apply_report(session, order, report, now, published)
         return True
 
     def _never_placed_after(self, order: Order) -> datetime:

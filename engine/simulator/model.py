@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from engine.kraken.trading import LIMIT_PRICED, TRIGGERED
+from engine.kraken.trading import ORDER_TYPES as _ORDER_TYPES
+
 __all__ = [
     "LIMIT_PRICED",
     "OPEN_STATUSES",
@@ -29,33 +32,8 @@ __all__ = [
     "valid_cl_ord_id",
 ]
 
-ORDER_TYPES = frozenset(
-    {
-        "limit",
-        "market",
-        "iceberg",
-        "stop-loss",
-        "stop-loss-limit",
-        "take-profit",
-        "take-profit-limit",
-        "trailing-stop",
-        "trailing-stop-limit",
-        "settle-position",
-    }
-)
-LIMIT_PRICED = frozenset(
-    {"limit", "iceberg", "stop-loss-limit", "take-profit-limit", "trailing-stop-limit"}
-)
-TRIGGERED = frozenset(
-    {
-        "stop-loss",
-        "stop-loss-limit",
-        "take-profit",
-        "take-profit-limit",
-        "trailing-stop",
-        "trailing-stop-limit",
-    }
-)
+# Kraken's own vocabulary, shared with the protocol core (the rules applied to it are not)
+ORDER_TYPES = frozenset(_ORDER_TYPES)
 OPEN_STATUSES = frozenset({"pending_new", "new", "partially_filled"})
 
 _LONG_UUID = re.compile(
