@@ -44,6 +44,7 @@ class Sizes:
     query_orders: int
     query_repeats: int
     memory_points: tuple[int, int]
+    chaos_ops: int = 300
 
 
 FULL = Sizes(
@@ -59,6 +60,7 @@ FULL = Sizes(
     query_orders=1_000_000,
     query_repeats=200,
     memory_points=(10_000, 200_000),
+    chaos_ops=2_000,
 )
 QUICK = Sizes(
     name="quick",
@@ -73,6 +75,7 @@ QUICK = Sizes(
     query_orders=100_000,
     query_repeats=100,
     memory_points=(2_000, 20_000),
+    chaos_ops=300,
 )
 TINY = Sizes(
     name="tiny",
@@ -87,6 +90,7 @@ TINY = Sizes(
     query_orders=2_000,
     query_repeats=5,
     memory_points=(50, 200),
+    chaos_ops=100,
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}
 

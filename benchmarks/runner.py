@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "recovery": "benchmarks.recovery",
     "queries": "benchmarks.queries",
     "memory": "benchmarks.memory",
+    "chaos": "benchmarks.chaos",
 }
 
 
