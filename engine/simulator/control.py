@@ -124,6 +124,8 @@ class ControlApi:
                 faults.fail_transport = transport
             elif name == "faults/duplicate_next_execution":
                 faults.duplicate_next += 1
+            elif name == "faults/lose_next_execution":
+                faults.lose_next += 1
             elif name == "faults/send_malformed_frame":
                 faults.fired["send_malformed_frame"] += 1
                 sessions = self._registry.all()
@@ -249,6 +251,10 @@ class SimulatorControl:
 
     def duplicate_next_execution(self) -> None:
         self._call("POST", "faults/duplicate_next_execution", {})
+
+    def lose_next_execution(self) -> None:
+        """The next executions update is never sent, though its sequence number is used."""
+        self._call("POST", "faults/lose_next_execution", {})
 
     def send_malformed_frame(self) -> int:
         return int(self._call("POST", "faults/send_malformed_frame", {})["sent"])

@@ -240,7 +240,10 @@ class Exchange:
         listeners = self._listeners.get(api_key)
         if not listeners:
             return
-        repeat = 2 if self.faults.take("duplicate_next_execution") else 1
+        # a lost update: the sequence moves on but the frame never leaves (repeat 0)
+        repeat = 0 if self.faults.take("lose_next_execution") else 1
+        if repeat and self.faults.take("duplicate_next_execution"):
+            repeat = 2
         for listener in list(listeners):
             listener.on_executions(reports, repeat)
 

@@ -20,6 +20,7 @@ FAULT_NAMES = (
     "refuse_token_requests",
     "fail_requests",
     "duplicate_next_execution",
+    "lose_next_execution",
     "send_malformed_frame",
 )
 
@@ -35,6 +36,7 @@ class Faults:
     fail_error: str = "EService:Unavailable"
     fail_transport: str = "ws"
     duplicate_next: int = 0
+    lose_next: int = 0
     fired: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_NAMES, 0))
 
     def reset(self) -> None:
@@ -46,6 +48,7 @@ class Faults:
         self.refuse_tokens = 0
         self.fail = 0
         self.duplicate_next = 0
+        self.lose_next = 0
 
     def take(self, name: str) -> bool:
         """Consume one shot of a counting knob; True (and tallied) when it fires."""
@@ -54,6 +57,7 @@ class Faults:
             "refuse_connections": "refuse_connections",
             "refuse_token_requests": "refuse_tokens",
             "duplicate_next_execution": "duplicate_next",
+            "lose_next_execution": "lose_next",
         }[name]
         if getattr(self, attr) > 0:
             setattr(self, attr, getattr(self, attr) - 1)

@@ -181,3 +181,25 @@ def test_duplicated_execution_and_malformed_frame_change_nothing(
     [row] = History(engine.config.database_url).orders()
     assert row.cum_qty == Decimal("1")
     assert len(History(engine.config.database_url).fills()) == 2
+
+
+def test_a_lost_executions_update_is_back_filled_over_rest(
+    make_engine: Callable[..., Engine], sim: Simulator
+) -> None:
+    engine = make_engine()
+    statuses = Statuses(engine)
+    reconciled = threading.Event()
+    engine.on("reconciled", lambda e: reconciled.set() if "gap" in e.data["reason"] else None)
+    engine.connect()
+    order_id = engine.submit_spot_order(**_buy()).result(timeout=5).result.order_id
+    statuses.wait(order_id, "new")
+    sim.control.lose_next_execution()  # the trade report never arrives; its sequence is used
+    sim.control.fill(order_id)
+    # the next update arrives with a jump in the sequence: the engine asks REST what it missed
+    engine.submit_spot_order(**_buy("19999.0")).result(timeout=5)
+    assert reconciled.wait(10)
+    statuses.wait(order_id, "filled")
+    assert sim.control.state()["faults_fired"]["lose_next_execution"] == 1
+    _check_against_truth(engine, sim)
+    [fill] = History(engine.config.database_url).fills(order_id=order_id)
+    assert fill.qty == Decimal("1")
