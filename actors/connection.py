@@ -14,6 +14,7 @@ timeout, the application ping and the liveness check, so nothing here sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
@@ -222,7 +223,7 @@ class ConnectionActor(pykka.ThreadingActor):
         self._ever_authenticated = True
         self._attempt = 0
         for ref in self._subscribers():
-            ref.tell(ConnectionUp(self._session_no, reconnect))
+            self._tell(ref, ConnectionUp(self._session_no, reconnect))
         self._events.publish("reconnected" if reconnect else "authenticated", self._session_no)
         if reconnect:
             self._events.publish("authenticated", self._session_no)
@@ -249,7 +250,7 @@ class ConnectionActor(pykka.ThreadingActor):
         self._pending.clear()
         if was_up:
             for ref in self._subscribers():
-                ref.tell(ConnectionDown(self._session_no, reason))
+                self._tell(ref, ConnectionDown(self._session_no, reason))
         self._events.publish("close", {"session_no": self._session_no, "reason": reason})
         self._schedule_retry(reason)
 
@@ -373,7 +374,7 @@ class ConnectionActor(pykka.ThreadingActor):
         if message.sequence is not None:
             self._last_sequence = max(message.sequence, self._last_sequence or 0)
         for ref in self._subscribers():
-            ref.tell(ExecutionsReceived(message, self._session_no, gap))
+            self._tell(ref, ExecutionsReceived(message, self._session_no, gap))
 
     def _on_status(self, frame: dict[str, Any]) -> None:
         status = parse_status(frame)
@@ -382,7 +383,7 @@ class ConnectionActor(pykka.ThreadingActor):
         self._system = status.system
         self._events.publish("status", status)
         for ref in self._subscribers():
-            ref.tell(VenueStatusChanged(status.system))
+            self._tell(ref, VenueStatusChanged(status.system))
 
     def _on_response(self, frame: dict[str, Any]) -> None:
         try:
@@ -514,8 +515,10 @@ class ConnectionActor(pykka.ThreadingActor):
 
     @staticmethod
     def _tell(ref: Any, message: Any) -> None:
+        # an actor that stopped first (engine shutdown) has nobody left to care
         if ref is not None:
-            ref.tell(message)
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(message)
 
 
 def _ids(request: SendRequest) -> tuple[str, ...]:

@@ -52,7 +52,7 @@ from engine.domain.lifecycle import InvalidTransition, OrderStatus
 from engine.domain.order import Order, OrderBook, apply_fill, apply_report
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.domain.throttle import Touch
-from engine.errors import LocalRejection, NotSent
+from engine.errors import EngineStopped, LocalRejection, NotSent
 from engine.kraken.envelope import MethodResponse
 from persistence import repository
 
@@ -99,9 +99,11 @@ class FactsInlet:
             self.queue.put(message)
             if not self.scheduled:
                 self.scheduled = True
-                self._ref.tell(DrainFacts())
+                with contextlib.suppress(pykka.ActorDeadError):  # stopped: engine shutting down
+                    self._ref.tell(DrainFacts())
         else:
-            self._ref.tell(message)
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._ref.tell(message)
 
 
 @dataclass(slots=True)
@@ -178,6 +180,22 @@ class OrderManagerActor(pykka.ThreadingActor):
             self._gate_closed = True
 
     def on_stop(self) -> None:
+        # commands still waiting were never written nor sent: their callers must not hang
+        while True:
+            try:
+                command = self._intake.get_nowait()
+            except queue.Empty:
+                break
+            if not command.future.done():
+                command.future.set_exception(
+                    EngineStopped(f"{command.method}: engine stopped before sending")
+                )
+        for _, command in self._deferred:
+            if not command.future.done():
+                command.future.set_exception(
+                    EngineStopped(f"{command.method}: engine stopped before sending")
+                )
+        self._deferred.clear()
         if self._session is not None:
             self._session.close()
 
@@ -303,6 +321,7 @@ class OrderManagerActor(pykka.ThreadingActor):
                     outgoing.append(request)
         connection = self._connection()
         published: list[OrderEvent] = []
+        unsent: list[Any] = []
         for request in outgoing:
             for pk in request.ref or ():
                 order = self._book.get_by_pk(pk)
@@ -310,9 +329,20 @@ class OrderManagerActor(pykka.ThreadingActor):
                     sent = lifecycle.apply(order, lifecycle.Sent(), now=now)
                     self._book.replace(sent)
                     published.append(OrderEvent("order_submitted", sent, "request"))
-            if connection is not None:
+            try:
+                if connection is None:
+                    raise pykka.ActorDeadError("no connection")
                 connection.tell(request)
+            except pykka.ActorDeadError:
+                # the engine is stopping and the socket's actor is gone: nothing was sent
+                unsent.append(RequestNotSent(request.ref, request.method, "engine stopped"))
+                if request.future is not None and not request.future.done():
+                    request.future.set_exception(
+                        EngineStopped(f"{request.method}: engine stopped before sending")
+                    )
         self._publish(published)
+        if unsent:
+            self._apply_facts(unsent)
 
     def _record_placement(
         self, session: Session, command: PlaceOrders, now: datetime

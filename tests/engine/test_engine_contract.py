@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from engine import Engine
-from engine.errors import LocalRejection, VenueRejection
+from engine.errors import EngineStopped, LocalRejection, VenueRejection
 from engine.simulator import Simulator
 from persistence.history import History
 
@@ -203,3 +203,20 @@ def test_a_lost_executions_update_is_back_filled_over_rest(
     _check_against_truth(engine, sim)
     [fill] = History(engine.config.database_url).fills(order_id=order_id)
     assert fill.qty == Decimal("1")
+
+
+def test_stopping_with_requests_in_the_pipeline_leaves_no_future_hanging(
+    make_engine: Callable[..., Engine], sim: Simulator
+) -> None:
+    engine = make_engine()
+    engine.connect()
+    futures = [engine.submit_spot_order(**_buy(f"1{i:04d}.0")) for i in range(300)]
+    engine.stop()
+    for future in futures:  # each one answered, refused, unknown or never sent: none hangs
+        future.exception(timeout=10)
+    assert isinstance(engine.submit_spot_order(**_buy()).exception(timeout=1), EngineStopped)
+    engine.wait_for_events()
+    # write-ahead: every order that reached the venue has its row, acknowledged or not (the
+    # next start's reconciliation gives the unacknowledged ones their ids)
+    rows = {r.cl_ord_id for r in History(engine.config.database_url).orders()}
+    assert {o["cl_ord_id"] for o in sim.control.state()["orders"]} <= rows
