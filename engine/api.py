@@ -105,7 +105,13 @@ class Engine:
         self._db = make_engine(
             config.database_url, synchronous=config.sqlite_synchronous, wal_autocheckpoint=0
         )
-        ensure_schema(self._db, upgrade=config.auto_upgrade_database)
+        try:
+            ensure_schema(self._db, upgrade=config.auto_upgrade_database)
+        except BaseException:
+            # refused before anything else started: nothing to stop but the pool
+            self._db.dispose()
+            self._state = "stopped"
+            raise
         self._checkpointer = Checkpointer(self._db)
         self._checkpointer.start()
         sessions = make_sessionmaker(self._db)
