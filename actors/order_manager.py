@@ -746,24 +746,9 @@ class OrderManagerActor(pykka.ThreadingActor):
                 self._apply_fill(session, order_id, fill, now, published)
 
     def _match(self, session: Session, report: OrderStatusReport) -> Order | None:
-        order = self._book.get_by_order_id(report.order_id)
+        order = self._book.find_for_report(report)
         if order is not None:
             return order
-        if report.cl_ord_id:
-            order = self._book.get_by_cl_ord_id(report.cl_ord_id)
-            if order is not None and order.order_id in (None, report.order_id):
-                return order
-        if report.order_userref and report.symbol:
-            candidates = [
-                o
-                for o in self._book.live()
-                if o.order_id is None
-                and o.cl_ord_id is None
-                and o.order_userref == report.order_userref
-                and o.symbol == report.symbol
-            ]
-            if len(candidates) == 1:
-                return candidates[0]
         row = repository.find_order(session, self._account, order_id=report.order_id)
         if row is not None:
             order = _order_from_row(row)

@@ -317,17 +317,23 @@ class OrderBook:
         return self._get(self._by_pk.get(pk))
 
     def find_for_report(self, report: OrderStatusReport | FillReport) -> Order | None:
-        """The tracked order a Kraken report is about: cl_ord_id, then order_id, then userref."""
-        if report.cl_ord_id:
-            found = self.get_by_cl_ord_id(report.cl_ord_id)
-            if found is not None:
-                return found
+        """The tracked order a Kraken report is about: order_id, then cl_ord_id, then userref.
+
+        Kraken's id decides first. A cl_ord_id or userref match only counts for an order whose
+        Kraken id is still unknown (or the same): cl_ord_id is unique among *open* orders only,
+        so a closed order may share it with a new one.
+        """
         if report.order_id:
             found = self.get_by_order_id(report.order_id)
             if found is not None:
                 return found
-        if report.order_userref and report.symbol:
-            found = self.get_by_userref(report.order_userref, report.symbol)
+        if report.cl_ord_id:
+            found = self.get_by_cl_ord_id(report.cl_ord_id)
+            if found is not None and found.order_id in (None, report.order_id):
+                return found
+        symbol = getattr(report, "symbol", None)
+        if report.order_userref and symbol:
+            found = self.get_by_userref(report.order_userref, symbol)
             if found is not None and found.order_id in (None, report.order_id):
                 return found
         return None
