@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -124,3 +124,17 @@ def test_a_reused_cl_ord_id_does_not_match_the_order_that_had_it_before() -> Non
     book.add(order("c-1", order_id="O-1", status=S.FILLED))
     # Kraken allows c-1 again once O-1 closed: a report for O-7 is not about O-1
     assert book.find_for_report(OrderStatusReport(order_id="O-7", cl_ord_id="c-1")) is None
+
+
+def test_terminal_orders_are_forgotten_after_the_cutoff_live_ones_never() -> None:
+    book = OrderBook()
+    book.add(order("old", status=S.FILLED, order_id="O-old", pk=1, closed_at=T0))
+    book.add(order("new", status=S.CANCELED, pk=2, closed_at=T0 + timedelta(hours=2)))
+    book.add(order("live", status=S.NEW, pk=3))
+    assert book.remove_terminal_older_than(T0 + timedelta(hours=1)) == 1
+    assert book.get_by_cl_ord_id("old") is None
+    assert book.get_by_order_id("O-old") is None
+    assert book.get_by_pk(1) is None
+    assert book.get_by_cl_ord_id("new") is not None
+    assert book.remove_terminal_older_than(T0 + timedelta(days=9)) == 1
+    assert [o.cl_ord_id for o in book] == ["live"]
