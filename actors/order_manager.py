@@ -50,6 +50,7 @@ from engine.domain import lifecycle
 from engine.domain.clock import Clock
 from engine.domain.lifecycle import InvalidTransition, OrderStatus
 from engine.domain.order import Order, OrderBook, apply_fill, apply_report
+from engine.domain.reconcile import NeverPlacedPolicy, settle_unseen
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.domain.throttle import Touch
 from engine.errors import EngineStopped, LocalRejection, NotSent
@@ -134,8 +135,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         super().__init__()
         self._reconciler = reconciler
         self._request_timeout = request_timeout
-        self._order_deadline = order_deadline or 0.0
-        self._rest_lag = timedelta(seconds=rest_lag_s)
+        self._policy = NeverPlacedPolicy(request_timeout, order_deadline or 0.0, rest_lag_s)
         # order entry waits while the engine's view may be stale: from a disconnect (or a
         # start with orders that were not terminal) until reconciliation has been applied
         self._gate_closed = False
@@ -687,7 +687,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             if order.status in lifecycle.IN_FLIGHT:
                 # nothing else would ever settle it while the socket stays up: reconcile once
                 # "never placed" can be concluded (sooner if it turns up on either channel)
-                horizon = self._never_placed_after(order)
+                horizon = self._policy.after(order)
                 if self._recheck_at is None or horizon < self._recheck_at:
                     self._recheck_at = horizon
         if not message.ref:
@@ -926,26 +926,21 @@ class OrderManagerActor(pykka.ThreadingActor):
             for fill in snapshot.fills:
                 if self._apply_fill(session, fill.order_id, fill, now, published):
                     changed += 1
-            horizon_next: datetime | None = None
-            for order in list(self._book.live()):
-                if order.pk in seen or order.order_id is not None:
-                    continue
-                horizon = self._never_placed_after(order)
-                if snapshot.taken_at >= horizon:
-                    self._transition(
-                        session,
-                        order.pk or 0,
-                        lifecycle.NeverSent(),
-                        now,
-                        "reconciliation",
-                        "never_placed",
-                        {"reason": snapshot.reason},
-                        None,
-                        published,
-                    )
-                    changed += 1
-                elif horizon_next is None or horizon < horizon_next:
-                    horizon_next = horizon
+            settlement = settle_unseen(self._book.live(), seen, snapshot.taken_at, self._policy)
+            for order in settlement.never_placed:
+                self._transition(
+                    session,
+                    order.pk or 0,
+                    lifecycle.NeverSent(),
+                    now,
+                    "reconciliation",
+                    "never_placed",
+                    {"reason": snapshot.reason},
+                    None,
+                    published,
+                )
+                changed += 1
+            horizon_next = settlement.look_again_at
             repository.finish_reconciliation(
                 session,
                 run_pk,
@@ -1017,13 +1012,6 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._book.add(order)
         self._apply_report(session, order, report, now, published)
         return True
-
-    def _never_placed_after(self, order: Order) -> datetime:
-        # Kraken stops matching at the order's deadline; past it, and past the time REST may
-        # lag the socket, an order with no trace on either channel was never placed
-        sent = order.sent_at or order.created_at
-        wait = max(self._request_timeout, self._order_deadline)
-        return sent + timedelta(seconds=wait) + self._rest_lag
 
     def _open_gate(self) -> None:
         self._gate_closed = False
