@@ -824,49 +824,12 @@ class OrderManagerActor(pykka.ThreadingActor):
         published: list[OrderEvent] = []
         with self._transaction() as session:
             for order_id in stale:
-                orphan = self._orphans.pop(order_id)
+                # nobody claimed these reports: an order placed by someone else on this account
+                orphan = self._orphans[order_id]
                 first = next((r for r in orphan.reports if r.symbol and r.side), None)
-                if first is None or first.order_qty is None:
+                if first is None or not self._record_external(session, first, now, published):
+                    self._orphans.pop(order_id)
                     log.warning("dropped reports for unknown order %s (no details)", order_id)
-                    continue
-                pk = repository.insert_order(
-                    session,
-                    account=self._account,
-                    symbol=first.symbol or "",
-                    side=first.side or "",
-                    order_type=first.order_type or "",
-                    order_qty=first.order_qty,
-                    limit_price=first.limit_price,
-                    params={},
-                    status=OrderStatus.PENDING_NEW.value,
-                    created_at=first.timestamp or now,
-                    cl_ord_id=first.cl_ord_id,
-                    order_userref=first.order_userref,
-                    order_id=order_id,
-                    origin="external",
-                )
-                order = Order(
-                    pk=pk,
-                    account=self._account,
-                    cl_ord_id=first.cl_ord_id,
-                    order_userref=first.order_userref,
-                    order_id=order_id,
-                    symbol=first.symbol or "",
-                    side=first.side or "",
-                    order_type=first.order_type or "",
-                    order_qty=first.order_qty,
-                    limit_price=first.limit_price,
-                    status=OrderStatus.PENDING_NEW,
-                    created_at=first.timestamp or now,
-                    updated_at=now,
-                )
-                self._book.add(order)
-                for report in orphan.reports:
-                    self._apply_report(
-                        session, self._book.get_by_pk(pk) or order, report, now, published
-                    )
-                for fill in orphan.fills:
-                    self._apply_fill(session, order_id, fill, now, published)
         self._publish(published)
 
     # -- reconciliation ----------------------------------------------------------------------
@@ -976,6 +939,8 @@ class OrderManagerActor(pykka.ThreadingActor):
         now: datetime,
         published: list[OrderEvent],
     ) -> bool:
+        """A row (origin `external`) for an order this engine did not place; False without the
+        details a row needs."""
         if report.symbol is None or report.side is None or report.order_qty is None:
             return False
         pk = repository.insert_order(
@@ -1011,6 +976,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         )
         self._book.add(order)
         self._apply_report(session, order, report, now, published)
+        self._adopt_orphan(session, report.order_id, now, published)
         return True
 
     def _open_gate(self) -> None:
@@ -1093,14 +1059,22 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._write(session, order, after, now, source, kind, raw, req_id)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, source))
-        if after.order_id and after.order_id in self._orphans:
-            orphan = self._orphans.pop(after.order_id)
-            for report in orphan.reports:
-                current = self._book.get_by_pk(pk)
-                if current is not None:
-                    self._apply_report(session, current, report, now, published)
-            for fill in orphan.fills:
-                self._apply_fill(session, after.order_id, fill, now, published)
+        if after.order_id:
+            self._adopt_orphan(session, after.order_id, now, published)
+
+    def _adopt_orphan(
+        self, session: Session, order_id: str, now: datetime, published: list[OrderEvent]
+    ) -> None:
+        """Replay the reports and fills that arrived for `order_id` before we knew the order."""
+        orphan = self._orphans.pop(order_id, None)
+        if orphan is None:
+            return
+        for report in orphan.reports:
+            current = self._book.get_by_order_id(order_id)
+            if current is not None:
+                self._apply_report(session, current, report, now, published)
+        for fill in orphan.fills:
+            self._apply_fill(session, order_id, fill, now, published)
 
     def _journal(self, session: Session, **event: Any) -> None:
         """Queue one journal entry; written with the others when the transaction ends."""

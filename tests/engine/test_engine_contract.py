@@ -4,6 +4,7 @@ mid-session, userref-only identity, and tolerance of duplicated or malformed fra
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -220,3 +221,24 @@ def test_stopping_with_requests_in_the_pipeline_leaves_no_future_hanging(
     # next start's reconciliation gives the unacknowledged ones their ids)
     rows = {r.cl_ord_id for r in History(engine.config.database_url).orders()}
     assert {o["cl_ord_id"] for o in sim.control.state()["orders"]} <= rows
+
+
+def test_an_order_placed_by_another_client_is_recorded_as_external(
+    make_engine: Callable[..., Engine], sim: Simulator, rest: Any
+) -> None:
+    engine = make_engine()
+    reconciled = threading.Event()
+    engine.on("reconciled", lambda _e: reconciled.set())
+    engine.connect()
+    placed = rest.call(
+        "AddOrder",
+        {"ordertype": "limit", "type": "buy", "volume": "0.5", "pair": "XBTUSD", "price": "21000"},
+        nonce=time.time_ns() // 1000,  # the engine's nonce scale: the key is shared
+    )
+    [txid] = placed["result"]["txid"]
+    sim.control.drop_connections()  # the reconnect's reconciliation sees it over REST
+    assert reconciled.wait(10)
+    engine.wait_for_events()
+    [row] = [o for o in History(engine.config.database_url).orders() if o.order_id == txid]
+    assert (row.origin, row.status, row.order_qty) == ("external", "new", Decimal("0.5"))
+    assert engine.get_order(txid) is not None
