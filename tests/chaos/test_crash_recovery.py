@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from chaos_support import (
     IN_FLIGHT,
+    LIVE,
     TIER,
     Watch,
     assert_database_matches_simulator,
@@ -149,7 +150,10 @@ def test_killed_past_the_dead_mans_switch_then_restart_records_the_cancels(
         lambda s: all(o["status"] == "canceled" for o in s["orders"]), timeout=10
     )
     assert state["dead_mans_switch"][sim.api_key]["fired_count"] == 1
-    assert {r.status for r in History(database_url).orders()} == {"new"}  # as the kill left it
+    # as the kill left it: all still live in the database (the last acknowledgement may have
+    # resolved its future before the order manager committed it: the database follows
+    # executions, and the process died first)
+    assert {r.status for r in History(database_url).orders()} <= LIVE
 
     engine = make_engine()
     watch = Watch(engine)
