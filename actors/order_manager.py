@@ -351,7 +351,6 @@ class OrderManagerActor(pykka.ThreadingActor):
         if params.get("validate"):
             self._journal(
                 session,
-                account=self._account,
                 order_pk=None,
                 at=now,
                 source="request",
@@ -441,7 +440,6 @@ class OrderManagerActor(pykka.ThreadingActor):
         )
         self._journal(
             session,
-            account=self._account,
             order_pk=pk,
             at=now,
             source="request",
@@ -529,7 +527,6 @@ class OrderManagerActor(pykka.ThreadingActor):
             order = self.get_order(ids)
         self._journal(
             session,
-            account=self._account,
             order_pk=order.pk if order is not None else None,
             at=now,
             source="request",
@@ -630,7 +627,6 @@ class OrderManagerActor(pykka.ThreadingActor):
         else:
             self._journal(
                 session,
-                account=self._account,
                 order_pk=None,
                 at=now,
                 source="acknowledgement",
@@ -693,7 +689,6 @@ class OrderManagerActor(pykka.ThreadingActor):
         if not message.ref:
             self._journal(
                 session,
-                account=self._account,
                 order_pk=None,
                 at=now,
                 source="acknowledgement",
@@ -1077,7 +1072,9 @@ class OrderManagerActor(pykka.ThreadingActor):
             self._apply_fill(session, order_id, fill, now, published)
 
     def _journal(self, session: Session, **event: Any) -> None:
-        """Queue one journal entry; written with the others when the transaction ends."""
+        """Queue one journal entry (this account's); written with the others when the
+        transaction ends."""
+        event.setdefault("account", self._account)
         self._uow_events.append(event)
 
     def _write(
@@ -1096,7 +1093,6 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._uow_orders[after.pk] = _row_state(after, now)
         self._journal(
             session,
-            account=self._account,
             order_pk=after.pk,
             at=now,
             source=source,
