@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,7 +38,9 @@ from actors.messages import (
     SendRequest,
     SocketClosed,
     Tick,
+    TokenRefused,
     VenueStatusChanged,
+    WireBacklog,
 )
 from actors.rest_client import RestClient
 from actors.transport import WebSocketTransport
@@ -63,7 +66,7 @@ from engine.kraken.trading import build_request
 from engine.kraken.venue_errors import ErrorKind, classify_error
 from engine.responses import MultiFrameResponse
 
-__all__ = ["ConnectionActor"]
+__all__ = ["ConnectionActor", "Wire"]
 
 log = logging.getLogger("kraken_router.connection")
 
@@ -125,30 +128,58 @@ class ConnectionActor(pykka.ThreadingActor):
         self._last_ping_at = 0.0
         self._last_sequence: int | None = None
         self._skew = timedelta(0)
+        self._refused_session = 0
+        # The hot path skips two thread hand-offs: the order manager transmits its requests
+        # from its own thread, and the socket's reader thread settles answers to pending
+        # requests itself. Both only ever *try* this lock: when the actor holds it (connecting,
+        # say), they leave their item in a backlog, in order, for whoever holds it next.
+        self._lock = threading.RLock()
+        self._send_backlog: deque[SendRequest] = deque()
+        self._answer_backlog: deque[tuple[int, dict[str, Any]]] = deque()
+        self.wire = Wire(self)
 
     # -- pykka hooks -------------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
-        match message:
-            case SendRequest():
-                self._on_send(message)
-            case FrameReceived(session_no=session_no, text=text):
-                if session_no == self._session_no:
-                    self._on_frame(text)
-            case SocketClosed(session_no=session_no, reason=reason):
-                if session_no == self._session_no and self._transport is not None:
-                    self._on_closed(reason)
-            case Tick():
-                self._on_tick()
-            case Connect():
-                if self._state in ("idle", "waiting"):
-                    self._connect()
-            case _:
-                log.warning("connection actor got an unknown message %r", type(message).__name__)
+        with self._lock:
+            self._drain_answers()
+            match message:
+                case SendRequest():
+                    self._drain_sends()
+                    self._on_send(message)
+                case WireBacklog():
+                    self._drain_sends()
+                case FrameReceived(session_no=session_no, text=text):
+                    if session_no == self._session_no:
+                        self._on_frame(text)
+                case SocketClosed(session_no=session_no, reason=reason):
+                    if session_no == self._session_no and self._transport is not None:
+                        self._on_closed(reason)
+                case TokenRefused(session_no=session_no):
+                    if session_no == self._session_no and self._transport is not None:
+                        log.info("Kraken refused the session token; reconnecting with a fresh one")
+                        self._close_transport()
+                        self._on_closed("token refused")
+                case Tick():
+                    self._drain_sends()
+                    self._on_tick()
+                case Connect():
+                    if self._state in ("idle", "waiting"):
+                        self._connect()
+                case _:
+                    log.warning(
+                        "connection actor got an unknown message %r", type(message).__name__
+                    )
         return None
 
     def on_stop(self) -> None:
-        self._stopping = True
+        with self._lock:
+            self._stopping = True
+            self._drain_answers()
+            self._drain_sends()  # fails them: nothing more leaves
+            self._stop_locked()
+
+    def _stop_locked(self) -> None:
         self._close_transport()
         for pending in list(self._pending.values()):
             self._unanswered(pending, "engine stopped while waiting for the answer")
@@ -193,7 +224,10 @@ class ConnectionActor(pykka.ThreadingActor):
             token = parse_websockets_token(self._rest.private("GetWebSocketsToken"))
             self._token = token.token
             transport = WebSocketTransport(
-                self._config.ws_url, self._session_no, self.actor_ref, self._config.connect_timeout
+                self._config.ws_url,
+                self._session_no,
+                _ReaderInlet(self),
+                self._config.connect_timeout,
             )
             transport.open()
         except KrakenRouterError as exc:
@@ -229,6 +263,7 @@ class ConnectionActor(pykka.ThreadingActor):
             self._events.publish("authenticated", self._session_no)
         while self._queue and self._state == "authenticated":
             self._transmit(self._queue.popleft())
+        self._drain_sends()
 
     def _schedule_retry(self, reason: str) -> None:
         self._state = "waiting"
@@ -260,12 +295,76 @@ class ConnectionActor(pykka.ThreadingActor):
         if transport is not None:
             transport.close()
 
+    # -- the hot path, on the order manager's and the reader's threads ------------------------
+
+    def _drain_sends(self) -> None:
+        """Holding the lock: transmit (or queue) what `Wire.tell` left, in the order it came."""
+        while self._send_backlog:
+            request = self._send_backlog.popleft()
+            if self._stopping:
+                _fail(request.future, EngineStopped(f"{request.method}: engine stopped, not sent"))
+                self._tell(request.reply_to, RequestNotSent(request.ref, request.method, "stopped"))
+            else:
+                self._on_send(request)
+
+    def _drain_answers(self) -> None:
+        """Holding the lock: settle the answers the reader thread left, in the order read."""
+        while self._answer_backlog:
+            session_no, frame = self._answer_backlog.popleft()
+            if session_no == self._session_no:
+                self._on_response(frame)
+
+    def _sendable(self) -> bool:
+        """The socket can take a request now: otherwise it waits in the queue, and the actor's
+        handling of the end of the socket (already told, maybe not yet handled) reconnects."""
+        return (
+            self._state == "authenticated"
+            and self._transport is not None
+            and self._transport.is_open
+            and self._refused_session != self._session_no
+        )
+
+    def _try_send_now(self) -> bool:
+        """On a sender's thread: transmit the backlog unless only the actor's thread may act
+        (not authenticated: connecting or queueing is the actor's work)."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._stopping or self._sendable():
+                self._drain_sends()
+                return True
+            return False
+        finally:
+            self._lock.release()
+
+    def _frame_from_reader(self, message: FrameReceived) -> None:
+        """On the reader thread: answers to requests are settled here, with no hop; pushes,
+        pongs and subscription answers go to the actor, as does anything unreadable."""
+        text = message.text
+        if '"channel"' not in text:
+            try:
+                frame = decode(text)
+            except CodecError:
+                frame = None
+            if frame is not None and classify(frame) == "response":
+                self._last_frame_at = self._clock.monotonic()
+                self._answer_backlog.append((message.session_no, frame))
+                if self._lock.acquire(blocking=False):
+                    try:
+                        self._drain_answers()
+                    finally:
+                        self._lock.release()
+                else:
+                    self.actor_ref.tell(WireBacklog())
+                return
+        self.actor_ref.tell(message)
+
     # -- sending -----------------------------------------------------------------------------
 
     def _on_send(self, request: SendRequest) -> None:
         if not request.queued_at:
             request = replace(request, queued_at=self._clock.monotonic())
-        if self._state != "authenticated":
+        if not self._sendable():
             if request.urgent:
                 self._queue.appendleft(request)
             else:
@@ -414,9 +513,10 @@ class ConnectionActor(pykka.ThreadingActor):
             del self._pending[pending.req_id]
             self._answered(pending)
         if not response.success and classify_error(response.error or "") is ErrorKind.INVALID_TOKEN:
-            log.info("Kraken refused the session token; reconnecting with a fresh one")
-            self._close_transport()
-            self._on_closed("token refused")
+            # closing and reconnecting is the actor's own work, whichever thread read this;
+            # meanwhile nothing more leaves on this session's token
+            self._refused_session = self._session_no
+            self._tell(self.actor_ref, TokenRefused(self._session_no))
 
     def _answered(self, pending: _Pending) -> None:
         request = pending.request
@@ -519,6 +619,47 @@ class ConnectionActor(pykka.ThreadingActor):
         if ref is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(message)
+
+
+class Wire:
+    """The connection actor as its hot senders see it: `tell` a `SendRequest` and it leaves on
+    the sender's own thread when the socket is ready (the actor's thread otherwise), in the
+    order told. Anything else is told to the actor. Raises `pykka.ActorDeadError` like a ref."""
+
+    def __init__(self, actor: ConnectionActor) -> None:
+        self._actor = actor
+
+    def tell(self, message: Any) -> None:
+        actor = self._actor
+        ref = actor.actor_ref
+        if not isinstance(message, SendRequest):
+            ref.tell(message)
+            return
+        if not ref.is_alive():
+            raise pykka.ActorDeadError(f"{ref} not found")
+        actor._send_backlog.append(message)
+        if actor._try_send_now():
+            return
+        try:
+            ref.tell(WireBacklog())
+        except pykka.ActorDeadError:
+            # stopped meanwhile: the caller reports it unsent, so it must not also leave here
+            with contextlib.suppress(ValueError):
+                actor._send_backlog.remove(message)
+            raise
+
+
+class _ReaderInlet:
+    """The reader thread's target: answers settled in place, everything else told."""
+
+    def __init__(self, actor: ConnectionActor) -> None:
+        self._actor = actor
+
+    def tell(self, message: Any) -> None:
+        if isinstance(message, FrameReceived):
+            self._actor._frame_from_reader(message)
+        else:
+            self._actor.actor_ref.tell(message)
 
 
 def _ids(request: SendRequest) -> tuple[str, ...]:

@@ -30,13 +30,27 @@ __all__ = [
     "SocketClosed",
     "SocketOpened",
     "Tick",
+    "TokenRefused",
     "VenueStatusChanged",
+    "WireBacklog",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Tick:
     """A timer's wake-up; the receiver reads its own clock."""
+
+
+@dataclass(frozen=True, slots=True)
+class WireBacklog:
+    """A nudge: requests or answers wait in the connection's backlogs for its lock."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRefused:
+    """Kraken refused the session's token: close this session and reconnect with a fresh one."""
+
+    session_no: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from typing import Any
 import pykka
 from sqlalchemy.orm import Session, sessionmaker
 
+from actors.connection import Tellable
 from actors.listeners import EventBus
 from actors.messages import (
     Connect,
@@ -125,7 +126,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         clock: Clock,
         events: EventBus,
         intake: queue.SimpleQueue[PlaceOrders | ForwardRequest],
-        connection: Callable[[], pykka.ActorRef[Any] | None],
+        connection: Callable[[], Tellable | None],
         reconciler: Callable[[], pykka.ActorRef[Any] | None] = lambda: None,
         run_id: int | None,
         request_timeout: float = 10.0,

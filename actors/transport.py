@@ -35,6 +35,7 @@ class WebSocketTransport:
         self._connect_timeout = connect_timeout
         self._ws: websocket.WebSocket | None = None
         self._closed = threading.Event()
+        self._reader_done = False
 
     def open(self) -> None:
         """Connect and start the reader thread; raises `TransportError` on failure."""
@@ -52,6 +53,11 @@ class WebSocketTransport:
         threading.Thread(
             target=self._read, name=f"kraken-ws-reader-{self.session_no}", daemon=True
         ).start()
+
+    @property
+    def is_open(self) -> bool:
+        """False once closed here or once the reader saw the end (before it says so)."""
+        return not self._reader_done and not self._closed.is_set()
 
     def send(self, text: str) -> None:
         ws = self._ws
@@ -86,6 +92,7 @@ class WebSocketTransport:
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
         finally:
+            self._reader_done = True
             # if the actor is already stopped there is nobody left to tell
             with contextlib.suppress(Exception):
                 self._target.tell(SocketClosed(self.session_no, reason))

@@ -25,7 +25,7 @@ import pykka
 
 from actors.checkpointer import Checkpointer
 from actors.clock import SystemClock
-from actors.connection import ConnectionActor
+from actors.connection import ConnectionActor, Wire
 from actors.dead_mans_switch import CallerArm, DeadMansSwitchActor
 from actors.listeners import Event, EventBus
 from actors.messages import Connect, DrainIntake, ForwardRequest, PlaceOrders
@@ -71,6 +71,7 @@ class Engine:
         self._refs: list[pykka.ActorRef[Any]] = []
         self._tickers: list[Ticker] = []
         self._connection: pykka.ActorRef[ConnectionActor] | None = None
+        self._wire: Wire | None = None
         self._orders: pykka.ActorRef[OrderManagerActor] | None = None
         self._dms: pykka.ActorRef[DeadMansSwitchActor] | None = None
         self._limiter: pykka.ActorRef[RateLimiterActor] | None = None
@@ -144,7 +145,7 @@ class Engine:
                 tier=config.rate_limit_tier,
                 clock=self._clock,
                 events=self._events,
-                connection=lambda: self._connection,
+                connection=lambda: self._wire,
                 request_timeout=config.request_timeout,
             )
         reconciler = ReconcilerActor.start(self._rest, self._clock)
@@ -154,7 +155,8 @@ class Engine:
             clock=self._clock,
             events=self._events,
             intake=self._intake,
-            connection=lambda: self._limiter or self._connection,
+            # requests leave on the order manager's own thread when the socket is ready
+            connection=lambda: self._limiter or self._wire,
             reconciler=lambda: reconciler,
             run_id=self._run_id,
             request_timeout=config.request_timeout,
@@ -186,6 +188,7 @@ class Engine:
             ConnectionBudget(),
             lambda: (inlet, dms),
         )
+        self._wire = self._connection.proxy().wire.get(timeout=10)
         self._refs = [reconciler, orders, dms, self._connection]
         if self._limiter is not None:
             # stopped before the order manager, so that requests it holds end `not_sent`
