@@ -35,6 +35,7 @@ from engine.config import EngineConfig
 from engine.domain import deadman
 from engine.domain.clock import Clock
 from persistence import repository
+from persistence.db import Write, session_writer
 
 __all__ = ["CallerArm", "DeadMansSwitchActor"]
 
@@ -61,12 +62,13 @@ class DeadMansSwitchActor(pykka.ThreadingActor):
         connection: Callable[[], pykka.ActorRef[Any] | None],
         sessions: sessionmaker[Session],
         run_id: int | None,
+        write: Write | None = None,
     ) -> None:
         super().__init__()
         self._clock = clock
         self._events = events
         self._connection = connection
-        self._sessions = sessions
+        self._write = write or session_writer(sessions)
         self._run_id = run_id
         self._request_timeout = config.request_timeout
         self._state = deadman.initial_state(
@@ -144,10 +146,12 @@ class DeadMansSwitchActor(pykka.ThreadingActor):
             {"current_time": result.current_time, "trigger_time": result.trigger_time},
         )
         if self._run_id is not None:
-            with self._sessions() as session, session.begin():
-                repository.update_run(
+            run_id = self._run_id
+            self._write(
+                lambda session: repository.update_run(
                     session,
-                    self._run_id,
+                    run_id,
                     dms_armed_at=result.current_time if result.trigger_time else None,
                     dms_trigger_at=result.trigger_time,
                 )
+            )

@@ -22,11 +22,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import pykka
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.domain.clock import Clock
 from persistence import control, repository
+from persistence.db import Write, session_writer
 
 __all__ = ["OperatorWatcher", "status_key"]
 
@@ -50,8 +52,10 @@ class OperatorWatcher:
         on_request: Callable[[control.ControlRequest], None],
         heartbeat_interval: float = 2.0,
         poll_interval: float = 0.25,
+        write: Write | None = None,
     ) -> None:
         self._sessions = sessions
+        self._write = write or session_writer(sessions)
         self._account = account
         self._run_id = run_id
         self._clock = clock
@@ -84,21 +88,25 @@ class OperatorWatcher:
             status = self._status()
         except Exception as exc:  # a stopping actor: report what we can
             status = {"connection_state": "unknown", "error": type(exc).__name__}
+        now = self._clock.now()
+
+        def work(session: Session) -> None:
+            repository.update_run(
+                session,
+                self._run_id,
+                heartbeat_at=now,
+                connection_state=str(status.get("connection_state") or "unknown")[:32],
+            )
+            repository.set_kv(
+                session,
+                self._account,
+                status_key(self._run_id),
+                json.dumps(status, default=str, sort_keys=True),
+            )
+
         try:
-            with self._sessions() as session, session.begin():
-                repository.update_run(
-                    session,
-                    self._run_id,
-                    heartbeat_at=self._clock.now(),
-                    connection_state=str(status.get("connection_state") or "unknown")[:32],
-                )
-                repository.set_kv(
-                    session,
-                    self._account,
-                    status_key(self._run_id),
-                    json.dumps(status, default=str, sort_keys=True),
-                )
-        except SQLAlchemyError as exc:
+            self._write(work)
+        except (SQLAlchemyError, pykka.Timeout) as exc:
             log.warning("heartbeat not written: %s", type(exc).__name__)
 
     def _run(self) -> None:

@@ -266,6 +266,13 @@ class OrderManagerActor(pykka.ThreadingActor):
             "deferred": len(self._deferred),
         }
 
+    def write(self, work: Callable[[Session], Any]) -> Any:
+        """Another part of the engine's write (heartbeat, switch state, caches), run in a
+        transaction of this actor's. One writer per process: a second one makes SQLite's busy
+        handler put this actor's commit to sleep in steps of up to 100 ms whenever they meet."""
+        with self._transaction() as session:
+            return work(session)
+
     def get_order(self, key: str) -> Order | None:
         order = self._book.get_by_cl_ord_id(key) or self._book.get_by_order_id(key)
         if order is not None:

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import pykka
+from sqlalchemy.orm import Session, sessionmaker
 
 from actors.checkpointer import Checkpointer
 from actors.clock import SystemClock
@@ -43,7 +44,7 @@ from engine.instruments import Instruments
 from engine.kraken.trading import build_params
 from engine.shutdown import ShutdownCoordinator, ShutdownReport
 from persistence import repository
-from persistence.db import ensure_schema, make_engine, make_sessionmaker
+from persistence.db import Write, ensure_schema, make_engine, make_sessionmaker, session_writer
 
 __all__ = ["Engine"]
 
@@ -72,6 +73,7 @@ class Engine:
         self._tickers: list[Ticker] = []
         self._connection: pykka.ActorRef[ConnectionActor] | None = None
         self._wire: Wire | None = None
+        self._write: Write | None = None
         self._orders: pykka.ActorRef[OrderManagerActor] | None = None
         self._dms: pykka.ActorRef[DeadMansSwitchActor] | None = None
         self._limiter: pykka.ActorRef[RateLimiterActor] | None = None
@@ -166,6 +168,7 @@ class Engine:
         self._orders = orders
         # answers and executions reach the order manager through its inlet (group commit)
         inlet = orders.proxy().inlet.get(timeout=10)
+        self._write = _through(orders, sessions)
         self._dms = DeadMansSwitchActor.start(
             config=config,
             clock=self._clock,
@@ -173,6 +176,7 @@ class Engine:
             connection=lambda: self._connection,
             sessions=sessions,
             run_id=self._run_id,
+            write=self._write,
         )
         dms = self._dms
         self._connection = ConnectionActor.start(
@@ -485,6 +489,21 @@ class Engine:
         if self._state != "running" or self._connection is None:
             raise EngineStopped(f"engine is {self._state}; not accepting requests")
         return self._connection
+
+
+def _through(orders: pykka.ActorRef[OrderManagerActor], sessions: sessionmaker[Session]) -> Write:
+    """Writes go through the order manager while it runs, so that the process has one SQLite
+    writer; before it starts and after it stops, on a session of their own."""
+    proxy = orders.proxy()
+    direct = session_writer(sessions)
+
+    def write(work: Callable[[Session], Any]) -> Any:
+        try:
+            return proxy.write(work).get(timeout=30)
+        except pykka.ActorDeadError:
+            return direct(work)
+
+    return write
 
 
 def _with_identity(fields: dict[str, Any]) -> dict[str, Any]:

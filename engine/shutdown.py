@@ -62,7 +62,7 @@ from engine.kraken.rest import (
 )
 from engine.kraken.trading import build_params
 from persistence import control, repository
-from persistence.db import make_engine, make_sessionmaker
+from persistence.db import make_engine, make_sessionmaker, session_writer
 from persistence.models import EngineRunRow
 
 if TYPE_CHECKING:
@@ -429,6 +429,7 @@ class ShutdownCoordinator:
             status=self._status,
             on_request=self._on_request,
             heartbeat_interval=interval,
+            write=engine._write or session_writer(engine._sessions),
         )
         self._watcher.start()
 

@@ -12,10 +12,10 @@ current directory, so the same code works from a checkout and from an installed 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_URL",
     "MIGRATIONS_DIR",
     "SchemaStatus",
+    "Write",
     "alembic_config",
     "check_schema",
     "current_revision",
@@ -45,6 +46,7 @@ __all__ = [
     "make_engine",
     "make_sessionmaker",
     "schema_status",
+    "session_writer",
     "upgrade",
 ]
 
@@ -364,3 +366,20 @@ def _migrate(engine: Engine, direction: Literal["upgrade", "downgrade"], revisio
             if sqlite:
                 with contextlib.suppress(SQLAlchemyError):
                     conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
+Write: TypeAlias = Callable[[Callable[[Session], Any]], Any]
+"""Run `work(session)` in a committed write transaction and return what it returned.
+
+The engine hands its background writes (heartbeat, dead man's switch state) to the order
+manager's writer through one of these, so the process has a single SQLite writer."""
+
+
+def session_writer(sessions: sessionmaker[Session]) -> Write:
+    """A `Write` on a session of its own: for code that runs without an engine."""
+
+    def write(work: Callable[[Session], Any]) -> Any:
+        with sessions() as session, session.begin():
+            return work(session)
+
+    return write
