@@ -205,6 +205,9 @@ class OrderManagerActor(pykka.ThreadingActor):
             case DrainIntake():
                 self._drain()
             case DrainFacts():
+                if not self._gate_closed and self._intake.qsize():
+                    # new orders first: their callers wait on the wire, facts only on the disk
+                    self._drain()
                 self._drain_facts()
             case RequestAnswered() | RequestUnanswered() | RequestNotSent() | ExecutionsReceived():
                 self._apply_facts([message])
