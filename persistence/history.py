@@ -1,9 +1,16 @@
 """The read side of the order database, for users, scripts and the CLI.
 
 Everything returned is a frozen record, never an ORM row, so callers cannot write by accident
-and records can cross threads. Each call opens its own short read transaction; on SQLite the
-reader connection is `query_only` and, with WAL, never waits for the engine that is writing, so
-a script polling the history cannot slow order entry down or see "database is locked".
+and records can cross threads. Each call borrows a pooled connection and runs one short read
+transaction, ended before the call returns (a read transaction left open would stop SQLite's WAL
+checkpoints); on SQLite the reader connection is `query_only` and, with WAL, never waits for the
+engine that is writing, so a script polling the history cannot slow order entry down or see
+"database is locked".
+
+Reads are on the hot path of scripts that poll, so they skip SQLAlchemy's per-call machinery:
+each statement shape is compiled once per `History` and run on the DBAPI cursor, and rows
+become records through the column types' own result processors (on SQLite, money is decimal
+text read with one `Decimal(text)` and times are UTC text read with one `fromisoformat`).
 
 A database that does not exist yet (or is empty) reads as "no orders": looking at the history
 before the first engine run is not an error.
@@ -12,21 +19,24 @@ before the first engine run is not an error.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import functools
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Row, Select, Table, make_url, select
+from sqlalchemy import Engine, Integer, Select, Table, bindparam, false, make_url, select
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from engine.errors import DatabaseError
 from engine.kraken.codec import CodecError, decode
 from persistence.db import UPGRADE_HINT, make_engine, schema_status
 from persistence.models import LIVE_STATUSES, FillRow, OrderEventRow, OrderRow, SymbolSummaryRow
-from persistence.types import canonical_decimal
+from persistence.types import DecimalText, UtcDateTime, canonical_decimal
 
 __all__ = [
     "FILL_JSON_KEYS",
@@ -237,6 +247,10 @@ Statuses = str | Sequence[str] | None
 class History:
     """Queries over the order history.
 
+    Safe to share between threads: each call borrows a connection from the engine's pool for
+    its own duration (a pool checkout costs microseconds; a connection is never held between
+    calls, so neither is a read transaction, which on SQLite would stop WAL checkpoints).
+
     Args:
         engine_or_url: an `Engine` (shared with the caller, not disposed by `close`) or a URL; a
             URL gets its own read-only engine and a SQLite file that does not exist yet reads as
@@ -254,12 +268,16 @@ class History:
         self._url = engine_or_url if isinstance(engine_or_url, str) else None
         self._schema_ok = False
         self._sqlite_file = _sqlite_file(self._url) if self._url is not None else None
+        self._reader: _Reader | None = None
+        self._opening = threading.Lock()
 
     def close(self) -> None:
         """Release the connections of an engine this object created."""
-        if self._owned and self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        with self._opening:
+            if self._owned and self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+                self._reader = None
 
     def __enter__(self) -> History:
         return self
@@ -291,28 +309,29 @@ class History:
             until: created strictly before (aware datetime).
             limit: at most this many (the newest).
         """
-        query = select(_orders)
         words = _statuses(status)
-        if words is not None:
-            query = query.where(_orders.c.status.in_(words))
-        for column, value in (
-            (_orders.c.symbol, symbol),
-            (_orders.c.side, side),
-            (_orders.c.cl_ord_id, cl_ord_id),
-            (_orders.c.order_userref, order_userref),
-            (_orders.c.account, account),
-        ):
-            if value is not None:
-                query = query.where(column == value)
-        if since is not None:
-            query = query.where(_orders.c.created_at >= since)
-        if until is not None:
-            query = query.where(_orders.c.created_at < until)
-        query = query.order_by(_orders.c.created_at.desc(), _orders.c.id.desc())
+        params: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("symbol", symbol),
+                ("side", side),
+                ("cl_ord_id", cl_ord_id),
+                ("order_userref", order_userref),
+                ("account", account),
+                ("since", since),
+                ("until", until),
+            )
+            if value is not None
+        }
         if limit is not None:
-            query = query.limit(limit)
-        with self._read() as conn:
-            return [] if conn is None else [_order(r) for r in conn.execute(query)]
+            params["limit"] = int(limit)
+        shape = ("orders", None if words is None else len(words), *params)
+        if words is not None:
+            params.update({f"status_{i}": word for i, word in enumerate(words)})
+        with self._read() as read:
+            if read is None:
+                return []
+            return read.fetch(shape, lambda: _orders_query(shape), params)
 
     def open_orders(self, *, account: str | None = None) -> list[OrderRecord]:
         """Orders that may still be working on the exchange, newest first."""
@@ -323,26 +342,21 @@ class History:
 
         A string of digits that matches no `order_id` or `cl_ord_id` is tried as our id.
         """
-        with self._read() as conn:
-            return None if conn is None else self._find(conn, key, account)
+        with self._read() as read:
+            return None if read is None else _find(read, key, account)
 
     def timeline(self, key: int | str, *, account: str | None = None) -> Timeline | None:
         """The order (as in `order`), its journal and its fills, read in one snapshot."""
-        with self._read() as conn:
-            if conn is None:
+        with self._read(snapshot=True) as read:
+            if read is None:
                 return None
-            order = self._find(conn, key, account)
+            order = _find(read, key, account)
             if order is None:
                 return None
-            events = conn.execute(
-                select(_events).where(_events.c.order_pk == order.id).order_by(_events.c.id)
-            )
-            fills = conn.execute(
-                select(_fills)
-                .where(_fills.c.order_pk == order.id)
-                .order_by(_fills.c.at, _fills.c.id)
-            )
-            return Timeline(order, [_event(r) for r in events], [_fill(r) for r in fills])
+            params = {"order_pk": order.id}
+            events = read.fetch(("events",), _events_query, params)
+            fills = read.fetch(("order fills",), _order_fills_query, params)
+            return Timeline(order, events, fills)
 
     def fills(
         self,
@@ -355,73 +369,57 @@ class History:
         limit: int | None = None,
     ) -> list[FillRecord]:
         """Fills matching every given filter, newest first (`since` inclusive, `until` not)."""
-        query = select(_fills)
-        for column, value in (
-            (_fills.c.symbol, symbol),
-            (_fills.c.order_id, order_id),
-            (_fills.c.account, account),
-        ):
-            if value is not None:
-                query = query.where(column == value)
-        if since is not None:
-            query = query.where(_fills.c.at >= since)
-        if until is not None:
-            query = query.where(_fills.c.at < until)
-        query = query.order_by(_fills.c.at.desc(), _fills.c.id.desc())
+        params: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("symbol", symbol),
+                ("order_id", order_id),
+                ("account", account),
+                ("since", since),
+                ("until", until),
+            )
+            if value is not None
+        }
         if limit is not None:
-            query = query.limit(limit)
-        with self._read() as conn:
-            return [] if conn is None else [_fill(r) for r in conn.execute(query)]
+            params["limit"] = int(limit)
+        shape = ("fills", *params)
+        with self._read() as read:
+            if read is None:
+                return []
+            return read.fetch(shape, lambda: _fills_query(shape), params)
 
     def summary(self, *, account: str | None = None) -> list[SymbolSummary]:
         """Filled quantity, notional, average price and fees per (account, symbol, side)."""
-        query: Select[Any] = select(_summaries)
-        if account is not None:
-            query = query.where(_summaries.c.account == account)
-        query = query.order_by(_summaries.c.account, _summaries.c.symbol, _summaries.c.side)
-        with self._read() as conn:
-            return [] if conn is None else [_summary(r) for r in conn.execute(query)]
+        params = {} if account is None else {"account": account}
+        shape = ("summary", *params)
+        with self._read() as read:
+            if read is None:
+                return []
+            return read.fetch(shape, lambda: _summary_query(shape), params)
 
     # --- plumbing -----------------------------------------------------------------------------
 
-    def _find(self, conn: Connection, key: int | str, account: str | None) -> OrderRecord | None:
-        base = select(_orders)
-        if account is not None:
-            base = base.where(_orders.c.account == account)
-        newest = (_orders.c.id.desc(),)
-        candidates: list[Select[Any]] = []
-        if isinstance(key, int):
-            candidates.append(base.where(_orders.c.id == key))
-        else:
-            candidates.append(base.where(_orders.c.order_id == key))
-            candidates.append(base.where(_orders.c.cl_ord_id == key))
-            if key.isdigit():
-                candidates.append(base.where(_orders.c.id == int(key)))
-        for query in candidates:
-            row = conn.execute(query.order_by(*newest).limit(1)).first()
-            if row is not None:
-                return _order(row)
-        return None
+    def _reader_or_none(self) -> _Reader | None:
+        """The reader, once the database exists and its schema is this code's."""
+        reader = self._reader
+        if reader is not None:
+            return reader
+        with self._opening:  # threads sharing a fresh History open one engine, not several
+            return self._open()
 
-    def _engine_or_none(self) -> Engine | None:
+    def _open(self) -> _Reader | None:
+        if self._reader is not None:
+            return self._reader
         if self._engine is None:
             if self._sqlite_file is not None and not self._sqlite_file.exists():
                 return None  # nothing written yet; connecting would create the file
             assert self._url is not None
             self._engine = make_engine(self._url, readonly=True)
-        return self._engine
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[Connection | None]:
-        engine = self._engine_or_none()
-        if engine is None:
-            yield None
-            return
+        engine = self._engine
         if not self._schema_ok:
             status = schema_status(engine)
             if status.state == "empty":
-                yield None
-                return
+                return None
             if status.state != "current":
                 detail = {
                     "older": f"older than this code: {UPGRADE_HINT}",
@@ -430,11 +428,176 @@ class History:
                 }[status.state]
                 raise DatabaseError(f"order database {_safe(engine)} is {detail}")
             self._schema_ok = True
+        reader = self._reader = _Reader(engine)
+        return reader
+
+    @contextlib.contextmanager
+    def _read(self, *, snapshot: bool = False) -> Iterator[_Read | None]:
+        """A pooled DBAPI connection for one call; with `snapshot`, every statement of the call
+        reads the same SQLite snapshot. Whatever happens, the read transaction ends here."""
+        reader = self._reader_or_none()
+        if reader is None:
+            yield None
+            return
+        engine = reader.engine
         try:
-            with engine.connect() as conn, conn.begin():
-                yield conn
+            connection = engine.raw_connection()
         except SQLAlchemyError as exc:
             raise DatabaseError(f"reading {_safe(engine)} failed: {exc}") from exc
+        try:
+            dbapi = connection.dbapi_connection
+            cursor = connection.cursor()
+            try:
+                if snapshot and reader.sqlite and not getattr(dbapi, "in_transaction", True):
+                    cursor.execute("BEGIN")
+                yield _Read(reader, cursor)
+            finally:
+                cursor.close()
+            # ends the read transaction now (the BEGIN above, or PostgreSQL's implicit one)
+            connection.rollback()
+        except reader.dbapi_errors as exc:
+            if reader.dialect.is_disconnect(cast(Any, exc), dbapi, None):
+                connection.invalidate(exc)
+            raise DatabaseError(f"reading {_safe(engine)} failed: {exc}") from exc
+        finally:
+            connection.close()  # back to the pool, which rolls back anything left over
+
+
+class _Reader:
+    """What one History needs per engine: the statements it has compiled for this dialect."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.sqlite = self.dialect.name == "sqlite"
+        self.dbapi_errors: type[BaseException] = self.dialect.loaded_dbapi.Error
+        self.statements: dict[Hashable, _Prepared] = {}
+
+
+class _Read:
+    """One call's cursor: runs prepared statements and returns records."""
+
+    __slots__ = ("cursor", "reader")
+
+    def __init__(self, reader: _Reader, cursor: Any) -> None:
+        self.reader = reader
+        self.cursor = cursor
+
+    def fetch(
+        self, shape: Hashable, build: Callable[[], _Query], params: dict[str, Any]
+    ) -> list[Any]:
+        """Run the statement for `shape` (compiled by `build` on first use) with `params`."""
+        statements = self.reader.statements
+        prepared = statements.get(shape)
+        if prepared is None:
+            prepared = statements[shape] = _Prepared(build(), self.reader)
+        return prepared.fetch(self.cursor, params, self.reader)
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """A SELECT of the columns `finish` takes, in its parameter order."""
+
+    statement: Select[Any]
+    finish: Callable[..., Any]
+
+
+class _Prepared:
+    """A SELECT compiled once for one dialect and run on the DBAPI cursor.
+
+    Bind values pass through their column types' bind processors. Results skip SQLAlchemy's
+    result machinery: each column gets its type's own result processor, except on SQLite,
+    where money is decimal text (`Decimal(text)`) and times are fixed-width UTC text (one
+    `datetime.fromisoformat`), which are what the processors would return, minus the layers.
+    """
+
+    __slots__ = ("_binds", "_convert", "_finish", "_fixed", "_positional", "_types", "sql")
+
+    def __init__(self, query: _Query, reader: _Reader) -> None:
+        dialect = reader.dialect
+        compiled = query.statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._positional = dialect.positional
+        names = compiled.positiontup if dialect.positional else list(compiled.params)
+        self._binds = tuple(
+            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names or ()
+        )
+        # values the statement carries itself (SQLite's `OFFSET 0` after a bound LIMIT)
+        self._fixed = {
+            name: compiled.binds[name].value
+            for name in names or ()
+            if not compiled.binds[name].required
+        }
+        self._types = tuple(column.type for column in query.statement.selected_columns)
+        self._finish = query.finish
+        # (column index, processor) of the columns that need one; known after the first run
+        self._convert: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
+
+    def fetch(self, cursor: Any, params: dict[str, Any], reader: _Reader) -> list[Any]:
+        if self._fixed:
+            params = {**self._fixed, **params}
+        try:
+            values = [
+                params[name] if proc is None else proc(params[name]) for name, proc in self._binds
+            ]
+        except (TypeError, ValueError) as exc:  # e.g. a naive datetime
+            raise DatabaseError(f"reading {_safe(reader.engine)} failed: {exc}") from exc
+        if self._positional:
+            cursor.execute(self.sql, values)
+        else:
+            names = (name for name, _ in self._binds)
+            cursor.execute(self.sql, dict(zip(names, values, strict=True)))
+        rows = cursor.fetchall()
+        convert = self._convert
+        if convert is None:
+            convert = self._convert = self._converters(cursor.description, reader)
+        finish = self._finish
+        if not convert:
+            return [finish(*row) for row in rows]
+        records = []
+        for row in rows:
+            values = list(row)
+            for i, proc in convert:
+                value = values[i]
+                if value is not None:
+                    values[i] = proc(value)
+            records.append(finish(*values))
+        return records
+
+    def _converters(
+        self, description: Sequence[Sequence[Any]], reader: _Reader
+    ) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+        dialect = reader.dialect
+        convert = []
+        for i, (type_, column) in enumerate(zip(self._types, description, strict=True)):
+            proc: Callable[[Any], Any] | None = type_.dialect_impl(dialect).result_processor(
+                dialect, column[1]
+            )
+            if reader.sqlite and proc is not None:
+                if isinstance(type_, DecimalText):
+                    proc = Decimal  # TEXT affinity: always the canonical decimal text
+                elif isinstance(type_, UtcDateTime):
+                    proc = _sqlite_utc(proc)
+            if proc is not None:
+                convert.append((i, proc))
+        return tuple(convert)
+
+
+# SQLAlchemy's SQLite DATETIME text: `YYYY-MM-DD HH:MM:SS.ffffff`, UTC, no offset
+_SQLITE_DATETIME_LEN = 26
+
+
+def _sqlite_utc(general: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`UtcDateTime`'s result on SQLite in one parse; other text takes the type's own path."""
+    parse = datetime.fromisoformat
+
+    def convert(value: Any) -> Any:
+        if type(value) is str and len(value) == _SQLITE_DATETIME_LEN:
+            return parse(value + "+00:00")
+        return general(value)
+
+    return convert
 
 
 def _safe(engine: Engine) -> str:
@@ -464,80 +627,130 @@ def _statuses(status: Statuses) -> list[str] | None:
     return expanded
 
 
-def _order(row: Row[Any]) -> OrderRecord:
-    return OrderRecord(
-        id=row.id,
-        account=row.account,
-        order_id=row.order_id,
-        cl_ord_id=row.cl_ord_id,
-        order_userref=row.order_userref,
-        symbol=row.symbol,
-        side=row.side,
-        order_type=row.order_type,
-        order_qty=row.order_qty,
-        limit_price=row.limit_price,
-        status=row.status,
-        cum_qty=row.cum_qty,
-        avg_price=row.avg_price,
-        fees=row.fees,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        closed_at=row.closed_at,
-        origin=row.origin,
-        reason=row.reason,
-        replaces_id=row.replaces_id,
-    )
+# --- the statements (each compiled once per History and shape) -------------------------------
 
 
-def _event(row: Row[Any]) -> EventRecord:
+def _columns(table: Table, record: Any) -> list[Any]:
+    return [table.c[f.name] for f in dataclass_fields(record)]
+
+
+_ORDER_COLUMNS = _columns(_orders, OrderRecord)
+_FILL_COLUMNS = _columns(_fills, FillRecord)
+_EVENT_COLUMNS = _columns(_events, EventRecord)
+_SUMMARY_COLUMNS = [
+    _summaries.c[name]
+    for name in ("account", "symbol", "side", "filled_qty", "notional", "fees", "fill_count")
+]
+
+
+def _filtered(query: Select[Any], table: Table, shape: Sequence[Any], at: str) -> Select[Any]:
+    """`column = :name` for every column name in `shape`; `since`/`until` bound `at`."""
+    for name in shape:
+        if name == "since":
+            query = query.where(table.c[at] >= bindparam("since"))
+        elif name == "until":
+            query = query.where(table.c[at] < bindparam("until"))
+        elif isinstance(name, str) and name in table.c:
+            query = query.where(table.c[name] == bindparam(name))
+    return query
+
+
+def _limited(query: Select[Any], shape: Sequence[Any]) -> Select[Any]:
+    return query.limit(bindparam("limit", type_=Integer)) if "limit" in shape else query
+
+
+def _orders_query(shape: Sequence[Any]) -> _Query:
+    """`shape` is ("orders", number of status words or None, filter names...)."""
+    query = select(*_ORDER_COLUMNS)
+    if shape[1] is not None:
+        status = _orders.c.status
+        binds = [bindparam(f"status_{i}", type_=status.type) for i in range(shape[1])]
+        query = query.where(status.in_(binds) if binds else false())
+    query = _filtered(query, _orders, shape, "created_at")
+    query = query.order_by(_orders.c.created_at.desc(), _orders.c.id.desc())
+    return _Query(_limited(query, shape), OrderRecord)
+
+
+def _fills_query(shape: Sequence[Any]) -> _Query:
+    query = _filtered(select(*_FILL_COLUMNS), _fills, shape, "at")
+    query = query.order_by(_fills.c.at.desc(), _fills.c.id.desc())
+    return _Query(_limited(query, shape), FillRecord)
+
+
+def _summary_query(shape: Sequence[Any]) -> _Query:
+    query = _filtered(select(*_SUMMARY_COLUMNS), _summaries, shape, "")
+    query = query.order_by(_summaries.c.account, _summaries.c.symbol, _summaries.c.side)
+    return _Query(query, _summary)
+
+
+def _events_query() -> _Query:
+    query = select(*_EVENT_COLUMNS).where(_events.c.order_pk == bindparam("order_pk"))
+    return _Query(query.order_by(_events.c.id), _event)
+
+
+def _order_fills_query() -> _Query:
+    query = select(*_FILL_COLUMNS).where(_fills.c.order_pk == bindparam("order_pk"))
+    return _Query(query.order_by(_fills.c.at, _fills.c.id), FillRecord)
+
+
+def _find_query(by: str, with_account: bool) -> _Query:
+    query = select(*_ORDER_COLUMNS).where(_orders.c[by] == bindparam("key"))
+    if with_account:
+        query = query.where(_orders.c.account == bindparam("account"))
+    return _Query(_limited(query.order_by(_orders.c.id.desc()), ["limit"]), OrderRecord)
+
+
+def _find(read: _Read, key: int | str, account: str | None) -> OrderRecord | None:
+    candidates: list[tuple[str, int | str]] = []
+    if isinstance(key, int):
+        candidates.append(("id", key))
+    else:
+        candidates.append(("order_id", key))
+        candidates.append(("cl_ord_id", key))
+        if key.isdigit():
+            candidates.append(("id", int(key)))
+    with_account = account is not None
+    for by, value in candidates:
+        params: dict[str, Any] = {"key": value, "limit": 1}
+        if with_account:
+            params["account"] = account
+        build = functools.partial(_find_query, by, with_account)
+        rows = read.fetch(("find", by, with_account), build, params)
+        if rows:
+            found: OrderRecord = rows[0]
+            return found
+    return None
+
+
+def _event(
+    id: int,
+    order_pk: int | None,
+    account: str,
+    at: datetime,
+    source: str,
+    kind: str,
+    status_before: str | None,
+    status_after: str | None,
+    req_id: int | None,
+    raw: str | None,
+) -> EventRecord:
     try:
-        raw = decode(row.raw) if row.raw else {}
+        decoded = decode(raw) if raw else {}
     except CodecError:
-        raw = {"unparsed": row.raw}
+        decoded = {"unparsed": raw}
     return EventRecord(
-        id=row.id,
-        order_pk=row.order_pk,
-        account=row.account,
-        at=row.at,
-        source=row.source,
-        kind=row.kind,
-        status_before=row.status_before,
-        status_after=row.status_after,
-        req_id=row.req_id,
-        raw=raw,
+        id, order_pk, account, at, source, kind, status_before, status_after, req_id, decoded
     )
 
 
-def _fill(row: Row[Any]) -> FillRecord:
-    return FillRecord(
-        id=row.id,
-        account=row.account,
-        order_pk=row.order_pk,
-        order_id=row.order_id,
-        exec_id=row.exec_id,
-        trade_id=row.trade_id,
-        symbol=row.symbol,
-        side=row.side,
-        price=row.price,
-        qty=row.qty,
-        cost=row.cost,
-        fee=row.fee,
-        fee_asset=row.fee_asset,
-        liquidity_ind=row.liquidity_ind,
-        at=row.at,
-        source=row.source,
-    )
-
-
-def _summary(row: Row[Any]) -> SymbolSummary:
-    avg = row.notional / row.filled_qty if row.filled_qty else None
-    return SymbolSummary(
-        account=row.account,
-        symbol=row.symbol,
-        side=row.side,
-        filled_qty=row.filled_qty,
-        notional=row.notional,
-        avg_price=avg,
-        fees=row.fees,
-        fill_count=row.fill_count,
-    )
+def _summary(
+    account: str,
+    symbol: str,
+    side: str,
+    filled_qty: Decimal,
+    notional: Decimal,
+    fees: Decimal,
+    fill_count: int,
+) -> SymbolSummary:
+    avg = notional / filled_qty if filled_qty else None
+    return SymbolSummary(account, symbol, side, filled_qty, notional, avg, fees, fill_count)
