@@ -81,6 +81,15 @@ class DrainFacts:
     """Facts are waiting in the inlet."""
 
 
+_RECENT_COMMITS = 10_000  # commit times kept for the p99 in `stats()`
+_SLOW_COMMIT_S = 0.050  # a write transaction longer than this is a stall (issue #4)
+
+
+def _p99(samples: Iterable[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else 0.0
+
+
 class FactsInlet:
     """Where the connection delivers answers and executions for the order manager.
 
@@ -156,6 +165,8 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._commits = 0
         self._commit_seconds = 0.0
         self._max_commit_seconds = 0.0
+        self._slow_commits = 0
+        self._recent_commits: deque[float] = deque(maxlen=_RECENT_COMMITS)
         self._account = account
         self._sessions = sessions
         self._clock = clock
@@ -255,6 +266,9 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._commits += 1
         self._commit_seconds += elapsed
         self._max_commit_seconds = max(self._max_commit_seconds, elapsed)
+        self._recent_commits.append(elapsed)
+        if elapsed > _SLOW_COMMIT_S:
+            self._slow_commits += 1
 
     # -- queries (through the proxy) ---------------------------------------------------------
 
@@ -264,6 +278,8 @@ class OrderManagerActor(pykka.ThreadingActor):
             "commits": self._commits,
             "mean_commit_ms": 1000 * self._commit_seconds / self._commits if self._commits else 0.0,
             "max_commit_ms": 1000 * self._max_commit_seconds,
+            "p99_commit_ms": 1000 * _p99(self._recent_commits),
+            "commits_over_50ms": self._slow_commits,
             "live_orders": len(self._book.live()),
             "orphans": len(self._orphans),
             "deferred": len(self._deferred),

@@ -45,6 +45,8 @@ class Sizes:
     query_repeats: int
     memory_points: tuple[int, int]
     chaos_ops: int = 300
+    reader_rate: int = 500  # orders/s written while another process queries (issue #4)
+    reader_seconds: float = 10.0
 
 
 FULL = Sizes(
@@ -91,6 +93,8 @@ TINY = Sizes(
     query_repeats=5,
     memory_points=(50, 200),
     chaos_ops=100,
+    reader_rate=50,
+    reader_seconds=1.0,
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}
 

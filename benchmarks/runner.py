@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, str] = {
     "throughput": "benchmarks.throughput",
     "executions": "benchmarks.executions",
     "recovery": "benchmarks.recovery",
+    "reader": "benchmarks.reader",
     "queries": "benchmarks.queries",
     "memory": "benchmarks.memory",
     "chaos": "benchmarks.chaos",

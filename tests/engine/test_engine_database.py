@@ -24,8 +24,9 @@ from engine.simulator import Simulator
 from persistence.db import make_engine, upgrade
 from persistence.history import History
 
-# orders per second written while another process reads (see the closing note of issue 4)
-RATE = int(os.environ.get("KRAKEN_TEST_WRITE_RATE", "250"))
+# orders per second written while another process reads (issue 4); how long the engine's
+# writes took meanwhile is measured by `python -m benchmarks --only reader`
+RATE = int(os.environ.get("KRAKEN_TEST_WRITE_RATE", "500"))
 PG_URL = os.environ.get("KRAKEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
