@@ -94,6 +94,7 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
             text=True,
         )
         thread = threading.Thread(target=writer, name="bench-reader-writer")
+        cpu_before = time.process_time()
         began = time.monotonic()
         thread.start()
         out, err = reader.communicate(timeout=sizes.reader_seconds + 120)
@@ -103,6 +104,7 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
         for future in futures:
             future.result(timeout=60)
         engine.wait_for_events(timeout=60)
+        cpu = time.process_time() - cpu_before
         stats = engine.stats()
     finally:
         engine.stop()
@@ -136,6 +138,8 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
                          "(futures not awaited in between); 'done' for the engine counts "
                          "write transactions (grouped commits), mean "
                          f"{stats['mean_commit_ms']:.2f} ms")  # fmt: skip
+    section.notes.append(f"CPU of the engine's process (all its threads): {1000 * cpu / len(futures):.2f} ms "
+                         f"per order, {cpu / wrote_for:.2f} cores on average")  # fmt: skip
     if read["errors"]:
         section.notes.append(f"reader errors (first): {read['errors'][:3]}")
     return section
