@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ClauseElement
 
 from engine.domain.reports import FillReport
-from engine.kraken.codec import encode
+from engine.kraken.codec import encode, format_decimal
 from persistence.models import (
     LIVE_STATUSES,
     EngineRunRow,
@@ -48,6 +49,7 @@ from persistence.models import (
     ReconciliationRow,
     SymbolSummaryRow,
 )
+from persistence.types import DecimalText, UtcDateTime, canonical_decimal
 
 __all__ = [
     "LIVE_STATUSES",
@@ -104,6 +106,7 @@ _SECRET_WORDS = frozenset(
     }
 )
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def _exec(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -125,7 +128,7 @@ class _DriverStatement:
     ordinary Core path.
     """
 
-    __slots__ = ("names", "processors", "sql")
+    __slots__ = ("converters", "names", "processors", "sql")
 
     def __init__(self, statement: ClauseElement, table: Table, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
@@ -133,21 +136,23 @@ class _DriverStatement:
         # positional (qmark) order of the bind names; SQLCompiler has it, Compiled's stub not
         self.names: tuple[str, ...] = tuple(getattr(compiled, "positiontup", None) or ())
         self.processors = tuple(
-            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-            if name in table.c
-            else None
+            _bind_processor(table.c[name].type, dialect) if name in table.c else None
             for name in self.names
         )
+        # only the positions that need converting (most columns are passed as they are)
+        self.converters = tuple(
+            (index, proc) for index, proc in enumerate(self.processors) if proc is not None
+        )
+
+    def values(self, params: Mapping[str, Any]) -> list[Any]:
+        """The positional parameters for one row; an absent name binds NULL."""
+        row = list(map(params.get, self.names))
+        for index, proc in self.converters:
+            row[index] = proc(row[index])
+        return row
 
     def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        names, processors = self.names, self.processors
-        values = [
-            [
-                row.get(n) if proc is None else proc(row.get(n))
-                for n, proc in zip(names, processors, strict=True)
-            ]
-            for row in rows
-        ]
+        values = list(map(self.values, rows))
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(self.sql, values)
@@ -155,16 +160,68 @@ class _DriverStatement:
             cursor.close()
 
     def run(self, connection: Connection, params: Mapping[str, Any]) -> Any:
-        values = [
-            params.get(name) if proc is None else proc(params.get(name))
-            for name, proc in zip(self.names, self.processors, strict=True)
-        ]
+        values = self.values(params)
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(self.sql, values)
             return cursor.lastrowid, cursor.rowcount
         finally:
             cursor.close()
+
+
+def _bind_processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The column type's bind processor on SQLite, with a one-call path for the engine's own
+    money and time types (the generic chain is three calls, and it ran for most cells of every
+    executemany).
+
+    The fast path handles finite `Decimal`s and UTC datetimes, the only values the engine
+    writes, and hands anything else to the generic processor, which validates and converts as
+    it always did. It is used only when it gives the generic processor's text for probe values.
+    """
+    generic = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if generic is None:
+        return None
+    fast: Callable[[Any], Any]
+    probes: tuple[Any, ...]
+    if isinstance(column_type, DecimalText):
+        # prices and quantities repeat (an order's limit price, a lot size): remember the text
+        texts: dict[Decimal, str] = {}
+
+        def fast(value: Any) -> Any:
+            if type(value) is not Decimal or not value.is_finite():
+                return generic(value)  # validates, raises on floats, NaN and infinities
+            text = texts.get(value)  # 1.50 == 1.5, and both have the canonical text 1.5
+            if text is None:
+                if len(texts) >= _TEXT_CACHE_MAX:
+                    texts.clear()
+                text = texts[value] = canonical_decimal(value)
+            return text
+
+        probes = (Decimal("-12.3400"), Decimal("1E+2"), Decimal("0E-8"), Decimal("-0"))
+    elif isinstance(column_type, UtcDateTime):
+        # a transaction stamps every row with the same `now`: remember the last one (a tuple,
+        # so that two threads can never pair one time with the other's text)
+        last: list[tuple[datetime | None, str]] = [(None, "")]
+
+        def fast(value: Any) -> Any:
+            seen, text = last[0]
+            if value is seen:
+                return text
+            if type(value) is not datetime or value.tzinfo is not UTC:
+                return generic(value)  # naive times are refused there; others converted
+            text = value.replace(tzinfo=None).isoformat(" ", "microseconds")
+            last[0] = (value, text)
+            return text
+
+        probes = (datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC))
+    else:
+        return generic  # type: ignore[no-any-return]
+    if any(fast(probe) != generic(probe) for probe in probes):
+        return generic  # type: ignore[no-any-return]
+    return fast
+
+
+_TEXT_CACHE_MAX = 4096
 
 
 _driver_statements: dict[tuple[str, Any], _DriverStatement] = {}
@@ -247,7 +304,88 @@ def redact(raw: Any) -> Any:
 
 
 def _json(raw: Mapping[str, Any] | None) -> str:
-    return encode(redact(raw)) if raw is not None else "{}"
+    """`encode(redact(raw))` in one pass ("{}" for None): the journal's hot path.
+
+    Plain dicts, lists and the scalar types of a decoded frame are written directly; anything
+    else (a non-string key, a float, a datetime, an enum, another Mapping...) goes through
+    `redact` and `encode`, so the text is always the same as theirs.
+    """
+    if raw is None:
+        return "{}"
+    out: list[str] = []
+    _write_redacted(raw, out)
+    return "".join(out)
+
+
+# '"key":' for a key written as it is, "" for a key named like a secret (bounded: keys come
+# from the venue's vocabulary, but nothing forces them to)
+_KEY_TEXT: dict[str, str] = {}
+_KEY_TEXT_MAX = 4096
+
+
+def _key_text(key: str) -> str:
+    text = _KEY_TEXT.get(key)
+    if text is None:
+        text = "" if is_secret_key(key) else _encode_str(key) + ":"
+        if len(_KEY_TEXT) < _KEY_TEXT_MAX:
+            _KEY_TEXT[key] = text
+    return text
+
+
+def _decimal_text(value: Decimal) -> str:
+    """`format_decimal(value)`; str() is the same text whenever it has no exponent."""
+    text = str(value)
+    if "E" in text or not value.is_finite():
+        return format_decimal(value)  # raises CodecError for NaN and infinities
+    return "0" if text in ("-0", "-0.0") else text
+
+
+def _write_redacted(value: Any, out: list[str]) -> None:
+    kind = type(value)
+    if kind is dict:
+        mark = len(out)
+        out.append("{")
+        comma = False
+        for key, item in value.items():
+            if type(key) is not str:
+                # str(key) may collide with another key: let redact decide, as it always did
+                del out[mark:]
+                out.append(encode(redact(value)))
+                return
+            text = _key_text(key)
+            if not text:
+                continue
+            if comma:
+                out.append(",")
+            comma = True
+            out.append(text)
+            item_kind = type(item)
+            if item_kind is str:
+                out.append(_encode_str(item))
+            elif item_kind is Decimal:
+                out.append(_decimal_text(item))
+            else:
+                _write_redacted(item, out)
+        out.append("}")
+    elif kind is str:
+        out.append(_encode_str(value))
+    elif kind is Decimal:
+        out.append(_decimal_text(value))
+    elif value is None:
+        out.append("null")
+    elif kind is bool:
+        out.append("true" if value else "false")
+    elif kind is int:
+        out.append(str(value))
+    elif kind is list or kind is tuple:
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(",")
+            _write_redacted(item, out)
+        out.append("]")
+    else:
+        out.append(encode(redact(value)))
 
 
 # --- orders ----------------------------------------------------------------------------------
@@ -375,20 +513,28 @@ def append_events(session: Session, events: Sequence[Mapping[str, Any]]) -> None
     """
     if not events:
         return
-    rows = [
-        {
-            "account": e["account"],
-            "order_pk": e.get("order_pk"),
-            "at": e["at"],
-            "source": e["source"],
-            "kind": e["kind"],
-            "status_before": e.get("status_before"),
-            "status_after": e.get("status_after"),
-            "req_id": e.get("req_id"),
-            "raw": _json(e.get("raw")),
-        }
-        for e in events
-    ]
+    # a trade's report and its fill are journaled with the same raw message: encode it once
+    # (keyed by identity; every raw stays alive in `events` for the whole call)
+    texts: dict[int, str] = {}
+    rows = []
+    for e in events:
+        raw = e.get("raw")
+        text = texts.get(id(raw))
+        if text is None:
+            text = texts[id(raw)] = _json(raw)
+        rows.append(
+            {
+                "account": e["account"],
+                "order_pk": e.get("order_pk"),
+                "at": e["at"],
+                "source": e["source"],
+                "kind": e["kind"],
+                "status_before": e.get("status_before"),
+                "status_after": e.get("status_after"),
+                "req_id": e.get("req_id"),
+                "raw": text,
+            }
+        )
     if not _driver_run_many(session, "append_event", _events, lambda: _INSERT_EVENT, rows):
         _exec(session, _INSERT_EVENT, rows)
 
