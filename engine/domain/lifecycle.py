@@ -45,7 +45,7 @@ executions channel moves it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -470,4 +470,4 @@ def apply(order: Order, trigger: Trigger, *, now: datetime) -> Order:
     if not changes:
         return order
     changes["updated_at"] = now
-    return replace(order, **changes)
+    return order.evolve(changes)

@@ -7,8 +7,8 @@ REST overlapping the channel), so every merge is idempotent and quantities never
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -92,6 +92,59 @@ class Order:
     def is_live(self) -> bool:
         """Not terminal: in flight or working on Kraken; the engine must keep tracking it."""
         return self.status in LIVE
+
+    def evolve(self, changes: Mapping[str, Any]) -> Order:
+        """A new snapshot with `changes` applied: `dataclasses.replace(self, **changes)`, at a
+        tenth of its cost (it ran twice per execution update in the order manager).
+
+        Raises:
+            AttributeError: a name in `changes` is not a field.
+        """
+        return _evolve(self, changes)
+
+
+def _compile_evolve() -> Callable[[Order, Mapping[str, Any]], Order]:
+    """Build `Order.evolve`: a copy made field by field on a mutable twin of `Order` (the same
+    slots, so Python lets the copy take `Order` as its class once it is complete).
+
+    `dataclasses.replace` goes through `__init__`, which sets each of the 25 fields with
+    `object.__setattr__`; the twin is set with plain attribute stores, in code generated once
+    here as dataclasses generates `__init__`. If this Python refuses the class change, or the
+    result differs from `replace`, `replace` is used.
+    """
+    names = [f.name for f in fields(Order)]
+    twin = type("_OrderDraft", (), {"__slots__": Order.__slots__})
+    body = "".join(f"    draft.{name} = order.{name}\n" for name in names)
+    source = (
+        "def evolve(order, changes):\n"
+        "    draft = new(Draft)\n"
+        f"{body}"
+        "    for name, value in changes.items():\n"
+        "        setattr(draft, name, value)\n"
+        "    draft.__class__ = Order\n"
+        "    return draft\n"
+    )
+    namespace: dict[str, Any] = {"new": object.__new__, "Draft": twin, "Order": Order}
+    exec(source, namespace)  # fixed text, built from the field names above
+    fast: Callable[[Order, Mapping[str, Any]], Order] = namespace["evolve"]
+
+    def slow(order: Order, changes: Mapping[str, Any]) -> Order:
+        return replace(order, **changes)
+
+    at = datetime(2024, 1, 1)
+    probe = Order(cl_ord_id="probe", account="a", symbol="s", side="buy", order_type="limit",
+                  order_qty=Decimal(1), created_at=at, updated_at=at)  # fmt: skip
+    change = {"status": OrderStatus.NEW, "cum_qty": Decimal("0.5"), "pk": 7}
+    try:
+        copied = fast(probe, change)
+    except TypeError:
+        return slow
+    if type(copied) is not Order or copied != slow(probe, change):
+        return slow
+    return fast
+
+
+_evolve = _compile_evolve()
 
 
 # --- reports -> triggers --------------------------------------------------------------------
@@ -201,7 +254,7 @@ def apply_report(order: Order, report: OrderStatusReport, *, now: datetime) -> O
     _merge_quantities(order, report, changes)
     if changes:
         changes["updated_at"] = now
-        return apply(replace(order, **changes), trigger, now=now)
+        return apply(order.evolve(changes), trigger, now=now)
     return apply(order, trigger, now=now)
 
 
@@ -226,11 +279,11 @@ def apply_fill(order: Order, fill: FillReport, *, now: datetime) -> Order:
     if order.order_id is None and fill.order_id:
         changes["order_id"] = fill.order_id
     if fills_qty <= order.cum_qty:
-        return replace(order, **changes)
+        return order.evolve(changes)
     changes["cum_qty"] = fills_qty
     changes["cum_cost"] = fills_cost
     changes["avg_price"] = fills_cost / fills_qty
-    return apply(replace(order, **changes), TradeReported(fills_qty), now=now)
+    return apply(order.evolve(changes), TradeReported(fills_qty), now=now)
 
 
 # --- the index ------------------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -138,3 +140,47 @@ def test_terminal_orders_are_forgotten_after_the_cutoff_live_ones_never() -> Non
     assert book.get_by_cl_ord_id("new") is not None
     assert book.remove_terminal_older_than(T0 + timedelta(days=9)) == 1
     assert [o.cl_ord_id for o in book] == ["live"]
+
+
+def test_evolve_is_replace() -> None:
+    base = order(order_id="O-1", pk=3, cum_qty="0.5")
+    every: dict[str, Any] = {
+        "cl_ord_id": "c-2",
+        "order_userref": 9,
+        "order_id": "O-2",
+        "account": "other",
+        "symbol": "ETH/USD",
+        "side": "buy",
+        "order_type": "market",
+        "order_qty": Decimal("3"),
+        "limit_price": None,
+        "status": S.FILLED,
+        "cum_qty": Decimal("3"),
+        "cum_cost": Decimal("300"),
+        "avg_price": Decimal("100"),
+        "fees": Decimal("0.3"),
+        "reason": "r",
+        "created_at": T0 + timedelta(1),
+        "updated_at": T0 + timedelta(2),
+        "sent_at": T0,
+        "acknowledged_at": T0,
+        "closed_at": T0,
+        "amend_count": 2,
+        "pk": 4,
+        "fills_qty": Decimal("1"),
+        "fills_cost": Decimal("100"),
+    }
+    assert set(every) == {f.name for f in dataclasses.fields(Order)}
+    for name, value in every.items():
+        evolved = base.evolve({name: value})
+        assert evolved == dataclasses.replace(base, **{name: value})
+        assert getattr(evolved, name) == value and type(evolved) is Order
+    assert base.evolve(every) == dataclasses.replace(base, **every)
+    same = base.evolve({})
+    assert same == base and same is not base
+    assert base == order(order_id="O-1", pk=3, cum_qty="0.5")  # the original is untouched
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        same.status = S.NEW  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        base.evolve({"no_such_field": 1})
+    assert hash(same) == hash(base) and repr(same) == repr(base)
