@@ -594,7 +594,10 @@ def _sqlite_utc(general: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
     def convert(value: Any) -> Any:
         if type(value) is str and len(value) == _SQLITE_DATETIME_LEN:
-            return parse(value + "+00:00")
+            try:
+                return parse(value + "+00:00")
+            except ValueError:
+                pass  # e.g. text with an offset of its own
         return general(value)
 
     return convert

@@ -35,8 +35,7 @@ from persistence.models import (
     OrderRow,
     SymbolSummaryRow,
 )
-
-from .conftest import PG_URL
+from tests.persistence.conftest import PG_URL
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TINY = Decimal("0.000000012345678901")
@@ -115,10 +114,10 @@ def book(engine: Engine, add_order: Callable[..., int]) -> list[int]:
     return ids
 
 
-def _reference(engine: Engine, table: Table, record: Any, query: Any = None) -> list[Any]:
+def _reference(engine: Engine, table: Table, record: Any) -> list[Any]:
     """Records built from SQLAlchemy's own result processing (the previous read path)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(table).order_by(table.c.id) if query is None else query)
+        rows = conn.execute(select(table).order_by(table.c.id))
         names = [f.name for f in fields(record)]
         return [record(**{n: row._mapping[n] for n in names}) for row in rows]
 
@@ -229,7 +228,7 @@ def test_every_filter_combination_of_fills(engine: Engine, book: list[int]) -> N
     assert everything[0].fee_asset == "USD"
     at = everything[5].at
     assert at is not None
-    choices = {
+    choices: dict[str, Any] = {
         "symbol": "ETH/USD",
         "since": at,
         "until": at + timedelta(seconds=2),
@@ -402,7 +401,7 @@ def test_sqlite_time_text_not_written_by_sqlalchemy(tmp_path: Any) -> None:
     with writer.begin() as conn:
         conn.execute(
             text("UPDATE orders SET created_at = :c, updated_at = :u WHERE id = :pk"),
-            {"c": "2024-05-01 12:00:00", "u": "2024-05-01 12:00:00.500000+02:00", "pk": pk},
+            {"c": "2024-05-01 12:00:00", "u": "2024-05-01 12:00:00.5+0200", "pk": pk},
         )
     with History(url) as h:
         [order] = h.orders()
