@@ -8,16 +8,24 @@ quantity again (§5.7). Unknown exec_types pass through unchanged as non-fill re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from marshmallow import Schema
 from marshmallow import fields as mf
 
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.errors import VenueProtocolError
-from engine.kraken.envelope import InboundSchema, InDecimal, InNested, InTime, load_inbound
+from engine.kraken.envelope import (
+    InboundSchema,
+    InDecimal,
+    InNested,
+    InTime,
+    load_inbound,
+    parse_time,
+)
 
 __all__ = ["ExecutionsMessage", "parse_executions", "parse_report"]
 
@@ -68,6 +76,135 @@ class _ReportSchema(InboundSchema):
 
 
 _REPORT = _ReportSchema()
+
+
+# --- the fast reader -------------------------------------------------------------------------
+#
+# Every executions report goes through `_REPORT`, one per fill at full rate. Kraken's reports
+# are JSON: strings, numbers (Decimal or int from the codec), booleans, RFC3339 text, a list of
+# fee objects. For those, the schema's answer is known without running it: the string itself,
+# the Decimal, ... The reader below gives that answer and hands anything else (a missing
+# order_id, a number as text, a null in the fee list, an unreadable time) to the schema, whose
+# result or error is then the one returned, so validation and messages are the schema's.
+
+
+class _Unusual(Exception):
+    """A value the fast reader does not take as it is: the schema decides."""
+
+
+def _as_str(value: Any) -> Any:
+    if type(value) is str:
+        return value
+    raise _Unusual
+
+
+def _as_decimal(value: Any) -> Any:
+    kind = type(value)
+    if kind is Decimal:
+        return value
+    if kind is int:
+        return Decimal(value)
+    raise _Unusual
+
+
+def _as_int(value: Any) -> Any:
+    if type(value) is int:
+        return value
+    raise _Unusual
+
+
+def _as_bool(value: Any) -> Any:
+    if value is True or value is False:
+        return value
+    raise _Unusual
+
+
+def _as_time(value: Any) -> Any:
+    if type(value) is str:
+        try:
+            return parse_time(value)
+        except ValueError:
+            pass
+    raise _Unusual
+
+
+def _as_list_of(read: Callable[[Any], dict[str, Any]]) -> Callable[[Any], Any]:
+    def as_list(value: Any) -> Any:
+        if type(value) is not list:
+            raise _Unusual
+        return [read(item) for item in value]
+
+    return as_list
+
+
+def _converter(field: mf.Field[Any]) -> Callable[[Any], Any] | None:
+    """The fast conversion for a field without validators, or None (always the schema)."""
+    if field.validators:
+        return None
+    if isinstance(field, InDecimal):
+        return _as_decimal
+    if isinstance(field, InTime):
+        return _as_time
+    if isinstance(field, mf.String):
+        return _as_str
+    if isinstance(field, mf.Integer) and not field.strict:
+        return _as_int
+    if isinstance(field, mf.Boolean):
+        return _as_bool
+    if (
+        isinstance(field, mf.List)
+        and isinstance(field.inner, InNested)
+        and not field.inner.validators
+        and not field.inner.allow_none
+        and isinstance(field.inner.schema, InboundSchema)
+    ):
+        inner = _object_reader(field.inner.schema)
+        return _as_list_of(inner) if inner is not None else None
+    return None
+
+
+def _object_reader(schema: Schema) -> Callable[[Any], dict[str, Any]] | None:
+    """`InboundSchema.fast_load` for objects of plain JSON values, raising `_Unusual` for
+    anything else; None when the schema has a field it cannot read itself."""
+    converters: dict[str, Callable[[Any], Any] | None] = {}
+    required: list[str] = []
+    for name, field in schema.load_fields.items():
+        key = field.data_key or name
+        converters[key] = _converter(field)
+        if field.required:
+            required.append(key)
+    if not isinstance(schema, InboundSchema) or not any(converters.values()):
+        return None
+
+    def read(data: Any) -> dict[str, Any]:
+        if type(data) is not dict:
+            raise _Unusual
+        for key in required:
+            if key not in data:
+                raise _Unusual
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if value is None or key not in converters:
+                continue  # a null says no more than an absent key; unknown keys are ignored
+            convert = converters[key]
+            if convert is None:
+                raise _Unusual
+            out[key] = convert(value)
+        return out
+
+    return read
+
+
+_READ_REPORT = _object_reader(_REPORT)
+
+
+def _load_report(element: Any) -> dict[str, Any]:
+    if _READ_REPORT is not None:
+        try:
+            return _READ_REPORT(element)
+        except _Unusual:
+            pass
+    return load_inbound(_REPORT, element, "executions report")
 
 
 def _report(data: Mapping[str, Any], raw: dict[str, Any]) -> OrderStatusReport:
@@ -125,7 +262,7 @@ def _fill(data: Mapping[str, Any], raw: dict[str, Any]) -> FillReport:
 
 def parse_report(element: Any) -> tuple[OrderStatusReport, FillReport | None]:
     """One `data` element -> its status report, and its fill when it is a `trade`."""
-    data = load_inbound(_REPORT, element, "executions report")
+    data = _load_report(element)
     raw = dict(element)
     report = _report(data, raw)
     fill = _fill(data, raw) if data.get("exec_type") == "trade" else None
