@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import pykka
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from actors.connection import Tellable
@@ -159,6 +160,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         # one long-lived session on the actor's own thread: a new one per message costs more
         # than the SQLite commit itself
         self._session: Session | None = None
+        self._writer: Connection | None = None
         self._uow_events: list[dict[str, Any]] = []
         self._uow_orders: dict[int, dict[str, Any]] = {}
         self._uow_summaries: repository.SummaryDeltas = {}
@@ -210,6 +212,18 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._deferred.clear()
         if self._session is not None:
             self._session.close()
+        if self._writer is not None:
+            self._writer.close()
+
+    def _writer_session(self) -> Session:
+        """The writer keeps one connection for its life: a session on the engine checks a
+        connection out of the pool and resets it (a rollback) around every transaction, which
+        on SQLite costs about as much as the commit itself."""
+        bind = self._sessions.kw.get("bind")
+        if not isinstance(bind, Engine):
+            return self._sessions()
+        self._writer = bind.connect()
+        return Session(bind=self._writer, expire_on_commit=False)
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -255,7 +269,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._uow_summaries = {}
         session = self._session
         if session is None:
-            session = self._session = self._sessions()
+            session = self._session = self._writer_session()
         with session.begin():
             yield session
             # one executemany each, however many facts the transaction applied
