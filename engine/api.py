@@ -9,6 +9,7 @@ Kraken's typed response or fails with an error from `engine.errors`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import queue
@@ -210,6 +211,9 @@ class Engine:
             repository.update_run(session, self._run_id, state="running")
         self._sessions = sessions
         self._state = "running"
+        if config.freeze_gc_at_start:
+            gc.collect()
+            gc.freeze()
         # heartbeats and operator control requests (kraken-router status / shutdown)
         self._shutdown.start_watching()
         return self

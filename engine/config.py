@@ -58,6 +58,12 @@ class EngineConfig:
             operator's `status` and `shutdown` read to tell a live engine from a dead one.
         instrument_checks: refuse locally what the pair's rules forbid (tick, ordermin,
             lot decimals, costmin, status); False leaves every such refusal to Kraken.
+        freeze_gc_at_start: once started, move every object alive in the process into
+            CPython's permanent generation (`gc.freeze()`), so that a full collection scans only
+            what the run creates. A full collection over the libraries the engine imports
+            took 50-110 ms here, a pause of every thread, i.e. the engine's longest stall at
+            500 orders/s. Cyclic garbage among the frozen objects is never reclaimed; objects
+            freed by reference counting are freed as usual.
     """
 
     api_key: str
@@ -83,6 +89,7 @@ class EngineConfig:
     instruments_refresh_s: float = 86400.0
     heartbeat_interval: float = 2.0
     instrument_checks: bool = True
+    freeze_gc_at_start: bool = True
 
     def __post_init__(self) -> None:
         if not self.api_key:
