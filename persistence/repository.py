@@ -22,7 +22,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    Connection,
     CursorResult,
     Dialect,
     Executable,
@@ -151,17 +150,18 @@ class _DriverStatement:
             row[index] = proc(row[index])
         return row
 
-    def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    def run_many(self, connection: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         values = list(map(self.values, rows))
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = connection.cursor()
         try:
             cursor.executemany(self.sql, values)
         finally:
             cursor.close()
 
-    def run(self, connection: Connection, params: Mapping[str, Any]) -> Any:
+    def run(self, connection: Any, params: Mapping[str, Any]) -> Any:
+        """Execute on the DBAPI connection; returns (lastrowid, rowcount)."""
         values = self.values(params)
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = connection.cursor()
         try:
             cursor.execute(self.sql, values)
             return cursor.lastrowid, cursor.rowcount
@@ -222,23 +222,52 @@ def _bind_processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] 
 
 
 _TEXT_CACHE_MAX = 4096
+_ZERO = Decimal(0)
 
 
-_driver_statements: dict[tuple[str, Any], _DriverStatement] = {}
+_driver_statements: dict[Any, _DriverStatement] = {}  # SQLite's (qmark) statements by key
+
+
+_SQLITE_KEY = "kraken_router.sqlite_connection"
+
+
+def _sqlite_connection(session: Session) -> tuple[Any, Dialect] | None:
+    """The DBAPI connection under the session's transaction, and its dialect, when it is
+    SQLite; None otherwise.
+
+    Remembered in `session.info` for the transaction it belongs to: `Session.connection()`
+    costs more than SQLite's own insert of a fill, and the order manager asks for every fill.
+    """
+    transaction = session.get_transaction()
+    cached = session.info.get(_SQLITE_KEY)
+    if (
+        cached is not None
+        and transaction is not None
+        and cached[0] is transaction
+        and transaction.is_active
+    ):
+        return cached[1]  # type: ignore[no-any-return]
+    connection = session.connection()
+    dialect = connection.dialect
+    found = None
+    if dialect.name == "sqlite" and dialect.positional:
+        found = (connection.connection.dbapi_connection, dialect)
+    session.info[_SQLITE_KEY] = (session.get_transaction(), found)
+    return found
 
 
 def _driver_statement(
     session: Session, key: Any, table: Table, build: Callable[[], ClauseElement]
-) -> tuple[_DriverStatement, Connection] | None:
-    connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name != "sqlite" or not dialect.positional:
+) -> tuple[_DriverStatement, Any] | None:
+    found = _sqlite_connection(session)
+    if found is None:
         return None
-    statement = _driver_statements.get((dialect.name, key))
+    dbapi, dialect = found
+    statement = _driver_statements.get(key)
     if statement is None:
         statement = _DriverStatement(build(), table, dialect)
-        _driver_statements[(dialect.name, key)] = statement
-    return statement, connection
+        _driver_statements[key] = statement
+    return statement, dbapi
 
 
 def _driver_run(
@@ -669,16 +698,19 @@ def insert_fill(
     the report lacks the symbol or side, or `order_pk` is None, they are taken from the order
     row (matched by `order_id`) if there is one.
     """
-    target = _fill_target(session, account, order_pk, fill)
+    symbol, side = fill.symbol, fill.side
+    if order_pk is None or symbol is None or side is None:
+        target = _fill_target(session, account, order_pk, fill)
+        order_pk, symbol, side = target.order_pk, target.symbol, target.side
     cost = fill.cost if fill.cost is not None else fill.last_qty * fill.last_price
     values = {
         "account": account,
-        "order_pk": target.order_pk,
+        "order_pk": order_pk,
         "order_id": fill.order_id,
         "exec_id": fill.exec_id,
         "trade_id": fill.trade_id,
-        "symbol": target.symbol,
-        "side": target.side,
+        "symbol": symbol,
+        "side": side,
         "price": fill.last_price,
         "qty": fill.last_qty,
         "cost": cost,
@@ -688,22 +720,27 @@ def insert_fill(
         "at": fill.timestamp,
         "source": fill.source,
     }
-    fast = _driver_run(session, "insert_fill", _fills, lambda: _INSERT_FILL_SQLITE, values)
+    fast = _driver_run(session, "insert_fill", _fills, _build_insert_fill, values)
     written = fast[1] == 1 if fast is not None else _insert_fill_portable(session, values)
-    if written and target.symbol is not None and target.side is not None:
+    if written and symbol is not None and side is not None:
         if summaries is None:
-            _add_to_summary(
-                session, account, target.symbol, target.side, fill.last_qty, cost, fill.fee
-            )
+            _add_to_summary(session, account, symbol, side, fill.last_qty, cost, fill.fee)
         else:
-            delta = summaries.setdefault(
-                (account, target.symbol, target.side), [Decimal(0), Decimal(0), Decimal(0), 0]
-            )
-            delta[0] += fill.last_qty
-            delta[1] += cost
-            delta[2] += fill.fee
-            delta[3] += 1
+            key = (account, symbol, side)
+            delta = summaries.get(key)
+            if delta is None:
+                # 0 + x: the same context rounding as every later addition
+                summaries[key] = [_ZERO + fill.last_qty, _ZERO + cost, _ZERO + fill.fee, 1]
+            else:
+                delta[0] += fill.last_qty
+                delta[1] += cost
+                delta[2] += fill.fee
+                delta[3] += 1
     return written
+
+
+def _build_insert_fill() -> ClauseElement:
+    return _INSERT_FILL_SQLITE
 
 
 def add_to_summaries(session: Session, summaries: SummaryDeltas) -> None:

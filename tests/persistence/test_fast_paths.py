@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import sqlite
 
+from engine.domain.reports import FillReport
 from engine.kraken.codec import CodecError, encode
 from persistence import repository as repo
 from persistence.db import make_sessionmaker
-from persistence.models import OrderEventRow, OrderRow
+from persistence.models import FillRow, OrderEventRow, OrderRow
 from persistence.types import DecimalText, UtcDateTime
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -152,3 +153,38 @@ def test_a_raw_shared_by_two_entries_is_stored_in_both(engine: Engine) -> None:
         ("none", {}),
     ]
     assert all(at == T0 for _, _, at in rows) and order.created_at == T0
+
+
+def test_fills_follow_the_sessions_transactions(engine: Engine) -> None:
+    """The connection remembered for a transaction is never used by the next one."""
+
+    def fill(exec_id: str) -> FillReport:
+        return FillReport(
+            exec_id=exec_id,
+            order_id="O-1",
+            last_qty=Decimal("0.5"),
+            last_price=Decimal("100"),
+            timestamp=T0,
+            symbol="BTC/USD",
+            side="buy",
+        )
+
+    sessions = make_sessionmaker(engine)
+    session = sessions()
+    with session.begin():
+        assert repo.insert_fill(session, account="acct", order_pk=None, fill=fill("A"))
+    with session.begin():
+        assert repo.insert_fill(session, account="acct", order_pk=None, fill=fill("B"))
+        session.rollback()
+    with session.begin():
+        nested = session.begin_nested()
+        assert repo.insert_fill(session, account="acct", order_pk=None, fill=fill("C"))
+        nested.rollback()
+        assert repo.insert_fill(session, account="acct", order_pk=None, fill=fill("D"))
+        assert not repo.insert_fill(session, account="acct", order_pk=None, fill=fill("A"))
+    session.close()
+    with sessions() as other, other.begin():
+        assert repo.insert_fill(other, account="acct", order_pk=None, fill=fill("E"))
+    with sessions() as reader:
+        stored = reader.scalars(select(FillRow.exec_id).order_by(FillRow.exec_id)).all()
+    assert stored == ["A", "D", "E"]
