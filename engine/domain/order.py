@@ -349,12 +349,20 @@ class OrderBook:
         handle = self._find(order)
         if handle is None:
             raise KeyError(f"order not tracked: cl_ord_id={order.cl_ord_id} pk={order.pk}")
+        before = self._orders[handle]
         self._orders[handle] = order
         if order.status in LIVE:
             self._live.add(handle)
         else:
             self._live.discard(handle)
-        self._index(handle, order)
+        if (
+            order.pk != before.pk
+            or order.order_id != before.order_id
+            or order.cl_ord_id != before.cl_ord_id
+            or order.order_userref != before.order_userref
+            or order.symbol != before.symbol
+        ):
+            self._index(handle, order)  # a key appeared (a fill or a report changes none)
 
     def get_by_cl_ord_id(self, cl_ord_id: str) -> Order | None:
         return self._get(self._by_cl_ord_id.get(cl_ord_id))

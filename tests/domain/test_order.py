@@ -93,6 +93,18 @@ def test_book_refuses_a_second_live_order_with_the_same_cl_ord_id() -> None:
     assert book.get_by_cl_ord_id("c-1") is book.get_by_pk(9)
 
 
+def test_a_late_snapshot_of_a_closed_order_leaves_its_reused_cl_ord_id_alone() -> None:
+    book = OrderBook()
+    book.add(order(order_id="O-1", pk=1, status=S.CANCELED, closed_at=T0))
+    book.add(order(pk=2, status=S.NEW))  # c-1 again, once O-1 closed
+    book.replace(order(order_id="O-1", pk=1, status=S.CANCELED, cum_qty="1", closed_at=T0))
+    assert book.get_by_cl_ord_id("c-1") is book.get_by_pk(2)
+    assert book.get_by_order_id("O-1") is book.get_by_pk(1)
+    assert book.get_by_pk(1) is not None and book.get_by_pk(1).cum_qty == Decimal(1)  # type: ignore[union-attr]
+    book.replace(order(order_id="O-2", pk=2, status=S.NEW))  # a key appears: indexed
+    assert book.get_by_order_id("O-2") is book.get_by_pk(2)
+
+
 def test_replace_of_an_unknown_order_raises() -> None:
     with pytest.raises(KeyError):
         OrderBook().replace(order())
