@@ -3,10 +3,26 @@
 Configured through environment variables (the simulator's local credentials never appear on a
 command line or in output). Orders are IOC limit buys below the market: each is acknowledged,
 then expires at once, so the engine's steady state is "many orders done", as in a long session.
+
+Nothing here tidies the process before a reading (no `gc.collect()`, no `malloc_trim`): the
+figure is what the engine itself leaves resident after the workload. It prints
+
+    START <VmRSS KiB> <VmHWM KiB> <RssAnon KiB> <RssFile KiB>
+
+once connected, then one line per point:
+
+    POINT <orders> <VmRSS KiB> <live orders> <VmHWM KiB> <RssAnon KiB> <RssFile KiB>
+          <orders held in memory or -> <WAL bytes or ->
+
+`KR_BENCH_MEMORY_DETAIL=1` adds `DETAIL` lines after each reading (object counts by type that
+grew since the previous point, glibc malloc totals): a diagnosis aid that itself allocates, so
+figures from such a run are not the benchmark's.
 """
 
 from __future__ import annotations
 
+import collections
+import ctypes
 import gc
 import os
 import sys
@@ -17,32 +33,80 @@ from benchmarks._common import limit_buy
 from benchmarks._engine import tier_option
 from engine import Engine, EngineConfig
 
+_FIELDS = ("VmRSS", "VmHWM", "RssAnon", "RssFile")
 
-def rss_kib() -> int:
+
+def proc_status() -> dict[str, int]:
+    """VmRSS, VmHWM (peak), RssAnon and RssFile of this process, in KiB (0 when unknown)."""
+    values = dict.fromkeys(_FIELDS, 0)
     with open("/proc/self/status", encoding="utf-8") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            name, _, rest = line.partition(":")
+            if name in values:
+                values[name] = int(rest.split()[0])
+    return values
+
+
+def wal_bytes(database_url: str) -> int | None:
+    """Size of the SQLite write-ahead log: its index (-shm) is mapped into the process."""
+    if not database_url.startswith("sqlite:///"):
+        return None
+    wal = database_url.removeprefix("sqlite:///") + "-wal"
+    return os.path.getsize(wal) if os.path.exists(wal) else 0
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd",
+            "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _malloc_line() -> str:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallinfo2 = libc.mallinfo2
+    except (OSError, AttributeError):
+        return "malloc: not glibc"
+    mallinfo2.restype = _Mallinfo2
+    info = mallinfo2()
+    return (
+        f"malloc (all arenas): heap {info.arena // 1024} KiB, in use {info.uordblks // 1024} KiB, "
+        f"free {info.fordblks // 1024} KiB, mmapped {info.hblkhd // 1024} KiB"
+    )
+
+
+def _type_counts() -> collections.Counter[str]:
+    return collections.Counter(type(o).__name__ for o in gc.get_objects())
 
 
 def main() -> int:
     points = [int(p) for p in os.environ["KR_BENCH_POINTS"].split(",")]
+    detail = os.environ.get("KR_BENCH_MEMORY_DETAIL") == "1"
+    database_url = os.environ["KR_BENCH_DATABASE_URL"]
     config = EngineConfig(
         api_key=os.environ["KR_BENCH_KEY"],
         api_secret=os.environ["KR_BENCH_SECRET"],
         ws_url=os.environ["KR_BENCH_WS_URL"],
         rest_url=os.environ["KR_BENCH_REST_URL"],
-        database_url=os.environ["KR_BENCH_DATABASE_URL"],
+        database_url=database_url,
         request_timeout=60.0,
         dead_mans_switch_timeout=0,
         attach_default_listeners=False,
         **tier_option(),
     )
     engine = Engine(config).start()
+    counts = _type_counts() if detail else collections.Counter[str]()
     try:
         engine.connect(timeout=30)
-        print(f"START {rss_kib()}", flush=True)
+        start = proc_status()
+        print(
+            f"START {start['VmRSS']} {start['VmHWM']} {start['RssAnon']} {start['RssFile']}",
+            flush=True,
+        )
         placed = 0
         for point in points:
             while placed < point:
@@ -54,9 +118,22 @@ def main() -> int:
                     future.result(timeout=60)
                 placed += len(batch)
             engine.wait_for_events(timeout=60)
-            live = engine.stats()["live_orders"]
-            gc.collect()
-            print(f"POINT {point} {rss_kib()} {live}", flush=True)
+            stats = engine.stats()
+            status = proc_status()
+            held = stats.get("orders_in_memory")  # the order manager's whole book, if it says
+            wal = wal_bytes(database_url)
+            print(
+                f"POINT {point} {status['VmRSS']} {stats['live_orders']} {status['VmHWM']} "
+                f"{status['RssAnon']} {status['RssFile']} "
+                f"{'-' if held is None else int(held)} {'-' if wal is None else wal}",
+                flush=True,
+            )
+            if detail:
+                now = _type_counts()
+                grown = sorted(((now[k] - counts[k], k) for k in now), reverse=True)[:10]
+                print("DETAIL objects: " + ", ".join(f"{k} {d:+}" for d, k in grown if d > 0))
+                print(f"DETAIL {_malloc_line()}", flush=True)
+                counts = now
     finally:
         engine.stop()
     return 0
