@@ -184,23 +184,16 @@ def _bind_processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] 
     fast: Callable[[Any], Any]
     probes: tuple[Any, ...]
     if isinstance(column_type, DecimalText):
-        # prices and quantities repeat (an order's limit price, a lot size): remember the text
-        texts: dict[Decimal, str] = {}
 
         def fast(value: Any) -> Any:
-            if type(value) is not Decimal or not value.is_finite():
-                return generic(value)  # validates, raises on floats, NaN and infinities
-            text = texts.get(value)  # 1.50 == 1.5, and both have the canonical text 1.5
-            if text is None:
-                if len(texts) >= _TEXT_CACHE_MAX:
-                    texts.clear()
-                text = texts[value] = canonical_decimal(value)
-            return text
+            # canonical_decimal raises on NaN and infinities, like the generic path
+            return canonical_decimal(value) if type(value) is Decimal else generic(value)
 
         probes = (Decimal("-12.3400"), Decimal("1E+2"), Decimal("0E-8"), Decimal("-0"))
     elif isinstance(column_type, UtcDateTime):
-        # a transaction stamps every row with the same `now`: remember the last one (a tuple,
-        # so that two threads can never pair one time with the other's text)
+        # a transaction stamps its rows with one `now`: remember the last time's text (no
+        # dict: hashing a fresh datetime costs as much as writing it). A tuple, so that two
+        # threads can never pair one time with the other's text.
         last: list[tuple[datetime | None, str]] = [(None, "")]
 
         def fast(value: Any) -> Any:
@@ -221,7 +214,6 @@ def _bind_processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] 
     return fast
 
 
-_TEXT_CACHE_MAX = 4096
 _ZERO = Decimal(0)
 
 
@@ -366,36 +358,49 @@ def _decimal_text(value: Decimal) -> str:
     text = str(value)
     if "E" in text or not value.is_finite():
         return format_decimal(value)  # raises CodecError for NaN and infinities
-    return "0" if text in ("-0", "-0.0") else text
+    return "0" if text in _NEGATIVE_ZEROS else text
+
+
+_NEGATIVE_ZEROS = ("-0", "-0.0")  # format_decimal writes these two as 0, and only these
 
 
 def _write_redacted(value: Any, out: list[str]) -> None:
     kind = type(value)
     if kind is dict:
+        # a decoded report: a flat object of strings and numbers, written inline
+        append = out.append
+        key_texts = _KEY_TEXT
         mark = len(out)
-        out.append("{")
+        append("{")
         comma = False
         for key, item in value.items():
             if type(key) is not str:
                 # str(key) may collide with another key: let redact decide, as it always did
                 del out[mark:]
-                out.append(encode(redact(value)))
+                append(encode(redact(value)))
                 return
-            text = _key_text(key)
+            text = key_texts.get(key)
+            if text is None:
+                text = _key_text(key)
             if not text:
-                continue
+                continue  # named like a secret
             if comma:
-                out.append(",")
+                append(",")
             comma = True
-            out.append(text)
+            append(text)
             item_kind = type(item)
             if item_kind is str:
-                out.append(_encode_str(item))
+                append(_encode_str(item))
             elif item_kind is Decimal:
-                out.append(_decimal_text(item))
+                text = str(item)
+                if "E" in text or not item.is_finite():
+                    text = format_decimal(item)  # raises CodecError for NaN and infinities
+                elif text in _NEGATIVE_ZEROS:
+                    text = "0"
+                append(text)
             else:
                 _write_redacted(item, out)
-        out.append("}")
+        append("}")
     elif kind is str:
         out.append(_encode_str(value))
     elif kind is Decimal:
