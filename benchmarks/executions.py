@@ -8,11 +8,20 @@ per frame, as Kraken sends them, with fees and running totals) are built, parsed
 inlet as `ExecutionsReceived`, exactly what the connection actor does. The clock stops when the
 order manager has committed them all. The floor is a bare SQLite executemany of the same number
 of fill rows in one transaction in this process: the cheapest way to persist them at all.
+
+`python -m benchmarks.executions [--updates N] [--orders M]` runs the same frames through the
+order manager's apply path in the calling thread, without the simulator or the actor's thread
+(orders seeded in the database): a target for py-spy, cProfile or callgrind that sees nothing
+else. Its figure is not a benchmark row.
 """
 
 from __future__ import annotations
 
+import argparse
+import queue
 import sqlite3
+import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +33,7 @@ from benchmarks._common import Goal, Section, Sizes, limit_buy, ratio
 from benchmarks._engine import start_engine
 from benchmarks._sim import SimProcess
 from engine.kraken.executions import ExecutionsMessage, parse_executions
+from persistence import repository
 
 __all__ = ["run"]
 
@@ -140,3 +150,63 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
         "parsing is measured separately and is not in the apply figure"
     )
     return section
+
+
+def drive_apply_path(updates: int, orders: int, directory: Path) -> float:
+    """Updates per second through `OrderManagerActor._apply_facts` alone (no simulator, no
+    actor thread, the engine's SQLite settings and WAL checkpointer), in 512-fact drains."""
+    from actors.checkpointer import Checkpointer
+    from actors.clock import SystemClock
+    from actors.listeners import EventBus
+    from actors.order_manager import OrderManagerActor
+    from persistence.db import ensure_schema, make_engine, make_sessionmaker
+
+    database = make_engine(f"sqlite:///{directory / 'apply.db'}", wal_autocheckpoint=0)
+    ensure_schema(database)
+    checkpointer = Checkpointer(database)
+    checkpointer.start()
+    sessions = make_sessionmaker(database)
+    clock = SystemClock()
+    now = clock.now()
+    placed = []
+    with sessions() as session, session.begin():
+        for i in range(orders):
+            fields = limit_buy(i, order_qty=_QTY)
+            order = {**fields, "order_id": f"OAPPLY-{i:06d}", "cl_ord_id": f"apply-{i}"}
+            repository.insert_order(session, account="apply", params=fields, status="new",
+                                    created_at=now, **order)  # fmt: skip
+            placed.append(order)
+    manager = OrderManagerActor(account="apply", sessions=sessions, clock=clock,
+                                events=EventBus(), intake=queue.SimpleQueue(),
+                                connection=lambda: None, run_id=None)  # fmt: skip
+    try:
+        manager.on_start()
+        facts = [
+            ExecutionsReceived(
+                parse_executions(_trade_frame(placed[s % orders], s // orders + 1, s + 1, now)), 1
+            )
+            for s in range(updates)
+        ]
+        started = time.perf_counter()
+        for first in range(0, updates, 512):
+            manager._apply_facts(facts[first : first + 512])
+        return updates / (time.perf_counter() - started)
+    finally:
+        manager.on_stop()
+        checkpointer.stop()
+        database.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=drive_apply_path.__doc__)
+    parser.add_argument("--updates", type=int, default=10_000)
+    parser.add_argument("--orders", type=int, default=200)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as directory:
+        rate = drive_apply_path(args.updates, args.orders, Path(directory))
+    print(f"{args.updates:,} updates over {args.orders} orders: {rate:,.0f} updates/s applied")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
