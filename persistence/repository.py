@@ -105,7 +105,7 @@ _SECRET_WORDS = frozenset(
     }
 )
 _WORD_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
-_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _exec(session: Session, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -113,8 +113,8 @@ def _exec(session: Session, statement: Executable, params: Any = None) -> Cursor
     # execution path (which costs more than SQLite's commit itself)
     connection = session.connection()
     if params is None:
-        return connection.execute(statement)  # type: ignore[arg-type]
-    return connection.execute(statement, params)  # type: ignore[arg-type]
+        return connection.execute(statement)
+    return connection.execute(statement, params)
 
 
 class _DriverStatement:
