@@ -65,7 +65,9 @@ log = logging.getLogger("kraken_router.orders")
 
 _DRAIN_MAX = 512
 _ORPHAN_TTL_S = 30.0
-_TERMINAL_KEPT = timedelta(seconds=5)
+# Terminal orders stay in the book this long after they end (then the database answers for
+# them): the book's size is about this times the order rate, so it is kept short.
+_TERMINAL_KEPT = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +164,8 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._session: Session | None = None
         self._writer: Connection | None = None
         self._uow_events: list[dict[str, Any]] = []
-        self._uow_orders: dict[int, dict[str, Any]] = {}
+        # the newest snapshot of each order touched, and when: its row is written once
+        self._uow_orders: dict[int, tuple[Order, datetime]] = {}
         self._uow_summaries: repository.SummaryDeltas = {}
         self._commits = 0
         self._commit_seconds = 0.0
@@ -273,7 +276,9 @@ class OrderManagerActor(pykka.ThreadingActor):
         with session.begin():
             yield session
             # one executemany each, however many facts the transaction applied
-            repository.update_orders(session, self._uow_orders)
+            repository.update_orders(
+                session, {pk: _row_state(o, at) for pk, (o, at) in self._uow_orders.items()}
+            )
             repository.append_events(session, self._uow_events)
             repository.add_to_summaries(session, self._uow_summaries)
         elapsed = self._clock.monotonic() - started
@@ -295,6 +300,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             "p99_commit_ms": 1000 * _p99(self._recent_commits),
             "commits_over_50ms": self._slow_commits,
             "live_orders": len(self._book.live()),
+            "orders_in_memory": len(self._book),  # live plus recently ended
             "orphans": len(self._orphans),
             "deferred": len(self._deferred),
         }
@@ -810,7 +816,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         except InvalidTransition as exc:
             log.warning("left order %s as it is on %s: %s", order.pk, report.exec_type, exc)
             return False
-        changed = after != order
+        changed = after is not order  # apply_report returns the same object for no news
         if not changed and report.source == "reconciliation":
             return False
         self._book.replace(after)
@@ -1131,17 +1137,20 @@ class OrderManagerActor(pykka.ThreadingActor):
     ) -> None:
         """Record a change: the row's state once per transaction, the journal entry always."""
         assert after.pk is not None
-        self._uow_orders[after.pk] = _row_state(after, now)
-        self._journal(
-            session,
-            order_pk=after.pk,
-            at=now,
-            source=source,
-            kind=kind,
-            status_before=before.status.value,
-            status_after=after.status.value,
-            raw=raw,
-            req_id=req_id,
+        # the row's state is taken when the transaction ends (orders are immutable)
+        self._uow_orders[after.pk] = (after, now)
+        self._uow_events.append(
+            {
+                "account": self._account,
+                "order_pk": after.pk,
+                "at": now,
+                "source": source,
+                "kind": kind,
+                "status_before": before.status.value,
+                "status_after": after.status.value,
+                "raw": raw,
+                "req_id": req_id,
+            }
         )
 
     def _publish(self, published: list[OrderEvent]) -> None:
