@@ -51,7 +51,9 @@ def test_fills_while_disconnected_converge_once_and_entry_waits_for_reconciliati
     watch.wait_count("reconciled", 1, timeout=15)
     d = d_future.result(timeout=5).result
     assert cancel.result(timeout=5).success
-    # d left only after the snapshot was applied
+    # d left only after the snapshot was applied (its answer may resolve the future before the
+    # order manager has published the event that says it was sent)
+    watch.wait(lambda w: w.index("order_submitted", "rc-d") >= 0)
     reconciled_at = watch.index("reconciled")
     assert 0 <= reconciled_at < watch.index("order_submitted", "rc-d")
     assert watch.index("reconnected") < reconciled_at
