@@ -138,7 +138,8 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
                          "(futures not awaited in between); 'done' for the engine counts "
                          "write transactions (grouped commits), mean "
                          f"{stats['mean_commit_ms']:.2f} ms")  # fmt: skip
-    section.notes.append(f"CPU of the engine's process (all its threads): {1000 * cpu / len(futures):.2f} ms "
+    per_order = 1000 * cpu / len(futures)
+    section.notes.append(f"CPU of the engine's process (all its threads): {per_order:.2f} ms "
                          f"per order, {cpu / wrote_for:.2f} cores on average")  # fmt: skip
     if read["errors"]:
         section.notes.append(f"reader errors (first): {read['errors'][:3]}")
