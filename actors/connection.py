@@ -10,6 +10,12 @@ on the socket's side, and the outcome is told to whoever sent it (the order mana
 without an answer when its time is up, or when the socket ends, resolves as outcome-unknown:
 the order may be live, and only reconciliation may say otherwise. A `Tick` drives every
 timeout, the application ping and the liveness check, so nothing here sleeps.
+
+The hot path skips the actor's mailbox: the order manager tells its requests to the `Wire`,
+which transmits them on the order manager's own thread, and the socket's reader thread settles
+answers to pending requests itself. Both only try the actor's lock; when the actor holds it,
+the request or answer waits in a backlog, in order, for the next holder. Pushes (executions,
+status), pongs and subscription answers still go through the mailbox.
 """
 
 from __future__ import annotations
@@ -177,17 +183,16 @@ class ConnectionActor(pykka.ThreadingActor):
             self._stopping = True
             self._drain_answers()
             self._drain_sends()  # fails them: nothing more leaves
-            self._stop_locked()
+            self._close_transport()
+            for pending in list(self._pending.values()):
+                self._unanswered(pending, "engine stopped while waiting for the answer")
+            self._pending.clear()
+            while self._queue:
+                self._stopped_before_sending(self._queue.popleft())
 
-    def _stop_locked(self) -> None:
-        self._close_transport()
-        for pending in list(self._pending.values()):
-            self._unanswered(pending, "engine stopped while waiting for the answer")
-        self._pending.clear()
-        while self._queue:
-            request = self._queue.popleft()
-            _fail(request.future, EngineStopped(f"{request.method}: engine stopped, not sent"))
-            self._tell(request.reply_to, RequestNotSent(request.ref, request.method, "stopped"))
+    def _stopped_before_sending(self, request: SendRequest) -> None:
+        _fail(request.future, EngineStopped(f"{request.method}: engine stopped, not sent"))
+        self._tell(request.reply_to, RequestNotSent(request.ref, request.method, "stopped"))
 
     # -- queries (through the proxy) ---------------------------------------------------------
 
@@ -302,8 +307,7 @@ class ConnectionActor(pykka.ThreadingActor):
         while self._send_backlog:
             request = self._send_backlog.popleft()
             if self._stopping:
-                _fail(request.future, EngineStopped(f"{request.method}: engine stopped, not sent"))
-                self._tell(request.reply_to, RequestNotSent(request.ref, request.method, "stopped"))
+                self._stopped_before_sending(request)
             else:
                 self._on_send(request)
 

@@ -10,16 +10,21 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from actors.connection import ConnectionActor
 from engine import Engine
 from engine.simulator import Simulator
 
 
-def _actor(engine: Engine) -> ConnectionActor:
+@pytest.fixture
+def connected(make_engine: Callable[..., Engine]) -> tuple[Engine, ConnectionActor]:
+    engine = make_engine()
+    engine.connect()
     assert engine._wire is not None
     actor = engine._wire._actor  # white box: the test plays the busy actor
     assert isinstance(actor, ConnectionActor)
-    return actor
+    return engine, actor
 
 
 def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -42,11 +47,9 @@ def _order(i: int) -> dict[str, Any]:
 
 
 def test_requests_that_meet_a_busy_actor_leave_in_the_order_told(
-    make_engine: Callable[..., Engine], sim: Simulator
+    connected: tuple[Engine, ConnectionActor], sim: Simulator
 ) -> None:
-    engine = make_engine()
-    engine.connect()
-    actor = _actor(engine)
+    engine, actor = connected
     with actor._lock:
         futures = [engine.submit_spot_order(**_order(i)) for i in range(20)]
         _until(lambda: len(actor._send_backlog) == 20)
@@ -61,11 +64,9 @@ def test_requests_that_meet_a_busy_actor_leave_in_the_order_told(
 
 
 def test_an_answer_read_while_the_actor_is_busy_is_settled_once_it_is_free(
-    make_engine: Callable[..., Engine], sim: Simulator
+    connected: tuple[Engine, ConnectionActor],
 ) -> None:
-    engine = make_engine()
-    engine.connect()
-    actor = _actor(engine)
+    engine, actor = connected
     with actor._lock:
         future = engine.submit_spot_order(**_order(0))
         _until(lambda: len(actor._send_backlog) == 1)
