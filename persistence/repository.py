@@ -353,17 +353,6 @@ def _key_text(key: str) -> str:
     return text
 
 
-def _decimal_text(value: Decimal) -> str:
-    """`format_decimal(value)`; str() is the same text whenever it has no exponent."""
-    text = str(value)
-    if "E" in text or not value.is_finite():
-        return format_decimal(value)  # raises CodecError for NaN and infinities
-    return "0" if text in _NEGATIVE_ZEROS else text
-
-
-_NEGATIVE_ZEROS = ("-0", "-0.0")  # format_decimal writes these two as 0, and only these
-
-
 def _write_redacted(value: Any, out: list[str]) -> None:
     kind = type(value)
     if kind is dict:
@@ -392,19 +381,14 @@ def _write_redacted(value: Any, out: list[str]) -> None:
             if item_kind is str:
                 append(_encode_str(item))
             elif item_kind is Decimal:
-                text = str(item)
-                if "E" in text or not item.is_finite():
-                    text = format_decimal(item)  # raises CodecError for NaN and infinities
-                elif text in _NEGATIVE_ZEROS:
-                    text = "0"
-                append(text)
+                append(format_decimal(item))  # raises CodecError for NaN and infinities
             else:
                 _write_redacted(item, out)
         append("}")
     elif kind is str:
         out.append(_encode_str(value))
     elif kind is Decimal:
-        out.append(_decimal_text(value))
+        out.append(format_decimal(value))
     elif value is None:
         out.append("null")
     elif kind is bool:

@@ -34,9 +34,11 @@ def decode(text: str | bytes) -> dict[str, Any]:
 
 def format_decimal(value: Decimal) -> str:
     """Plain positional notation with every significant digit: `Decimal('1E+2')` -> `100`."""
-    if not value.is_finite():
-        raise CodecError(f"cannot encode non-finite number {value}")
-    text = format(value, "f")
+    text = str(value)  # the same text as format(value, "f") whenever it has no exponent
+    if "E" in text or not value.is_finite():
+        if not value.is_finite():
+            raise CodecError(f"cannot encode non-finite number {value}")
+        text = format(value, "f")
     return "0" if text in ("-0", "-0.0") else text
 
 
