@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -31,8 +32,10 @@ def test_no_secret_or_token_in_logs_output_reprs_or_database(
         limit_price=Decimal("20000.0"),
     ).result(timeout=5)
     engine.cancel_spot_order(order_id=placed.result.order_id).result(timeout=5)
+    reconnected = threading.Event()
+    engine.on("reconnected", lambda _e: reconnected.set())
     sim.control.drop_connections()  # a reconnect mints a second token
-    engine.connect()
+    assert reconnected.wait(10)  # connect() alone may return before the drop is seen
     engine.cancel_all_spot_orders().result(timeout=5)
     engine.wait_for_events()
     tokens = sim.exchange.issued_tokens(sim.api_key)
