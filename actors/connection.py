@@ -543,6 +543,12 @@ class ConnectionActor(pykka.ThreadingActor):
                 RequestUnanswered(request.ref, request.method, pending.req_id, reason),
             )
             return
+        # the sender hears first: a caller acting on its future (a cancel of the order just
+        # acknowledged, say) then finds the answer already queued for the order manager
+        self._tell(
+            request.reply_to,
+            RequestAnswered(request.ref, request.method, pending.req_id, first, frames),
+        )
         if request.expected_frames > 1:
             _resolve(
                 request.future,
@@ -552,10 +558,6 @@ class ConnectionActor(pykka.ThreadingActor):
             _resolve(request.future, first)
         else:
             _fail(request.future, _venue_error(first, pending.req_id))
-        self._tell(
-            request.reply_to,
-            RequestAnswered(request.ref, request.method, pending.req_id, first, frames),
-        )
 
     def _unanswered(self, pending: _Pending, reason: str) -> None:
         request = pending.request

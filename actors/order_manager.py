@@ -351,6 +351,11 @@ class OrderManagerActor(pykka.ThreadingActor):
                 connection.tell(Connect())
         if not commands:
             return
+        if self.inlet.queue.qsize() and any(isinstance(c, ForwardRequest) for c in commands):
+            # a cancel or amend names orders by the ids their answers brought: answers queued
+            # before it (the connection queues them before resolving the caller's future)
+            # are applied first, so the book knows those orders
+            self._drain_facts()
         self._process(commands)
         if self._intake.qsize():
             self.actor_ref.tell(DrainIntake())
