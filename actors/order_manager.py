@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -60,7 +59,7 @@ from engine.errors import EngineStopped, LocalRejection, NotSent
 from engine.kraken.envelope import MethodResponse
 from persistence import repository
 
-__all__ = ["FactsInlet", "Intake", "OrderEvent", "OrderManagerActor"]
+__all__ = ["FactsInlet", "OrderEvent", "OrderManagerActor"]
 
 log = logging.getLogger("kraken_router.orders")
 
@@ -121,30 +120,6 @@ class FactsInlet:
                 self._ref.tell(message)
 
 
-class Intake:
-    """Where the strategy's commands enter the order manager.
-
-    A command joins the intake queue, and then the queue is drained on the caller's own thread
-    if the order manager is idle: the intent is committed and the frame handed to the wire
-    before `submit_spot_order` returns, with no thread hand-off on the way out. That hand-off
-    (waking the actor's thread) was a fifth of an order's round trip. When the actor is busy,
-    it drains the queue itself, in the same first-in, first-out order and with the same group
-    commit, and the caller returns at once; under contention callers never wait for each other.
-    `drain_on_caller` off makes every caller take that path (the caller never touches SQLite).
-    """
-
-    def __init__(self, actor: OrderManagerActor, drain_on_caller: bool = True) -> None:
-        self._actor = actor
-        self.drain_on_caller = drain_on_caller
-
-    def put(self, command: PlaceOrders | ForwardRequest) -> None:
-        actor = self._actor
-        actor._intake.put(command)
-        if self.drain_on_caller and actor._drain_here():
-            return
-        actor.actor_ref.tell(DrainIntake())
-
-
 @dataclass(slots=True)
 class _Orphan:
     first_seen: float
@@ -169,7 +144,6 @@ class OrderManagerActor(pykka.ThreadingActor):
         request_timeout: float = 10.0,
         order_deadline: float | None = None,
         rest_lag_s: float = 10.0,
-        drain_on_caller: bool = True,
     ) -> None:
         super().__init__()
         self._reconciler = reconciler
@@ -185,11 +159,6 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._connected_once = False
         self._has_history = False
         self.inlet = FactsInlet(self.actor_ref)
-        self.front = Intake(self, drain_on_caller)
-        # held while the actor handles anything and while a caller drains the intake on its
-        # own thread (`Intake`): the book and the writer's session have one user at a time
-        self._busy = threading.Lock()
-        self._accepting = False  # between on_start and on_stop: callers may drain here
         # one long-lived session on the actor's own thread: a new one per message costs more
         # than the SQLite commit itself
         self._session: Session | None = None
@@ -226,14 +195,8 @@ class OrderManagerActor(pykka.ThreadingActor):
             log.info("loaded %d live orders from the database", len(self._book.live()))
             self._has_history = True
             self._gate_closed = True
-        self._accepting = True
 
     def on_stop(self) -> None:
-        with self._busy:
-            self._accepting = False
-            self._stop()
-
-    def _stop(self) -> None:
         # commands still waiting were never written nor sent: their callers must not hang
         while True:
             try:
@@ -266,23 +229,6 @@ class OrderManagerActor(pykka.ThreadingActor):
         return Session(bind=self._writer, expire_on_commit=False)
 
     def on_receive(self, message: Any) -> Any:
-        with self._busy:
-            return self._on_message(message)
-
-    def _drain_here(self) -> bool:
-        """On a caller's thread: drain the intake now unless the actor is busy or not running
-        (then False, and the caller tells the actor)."""
-        if not self._busy.acquire(blocking=False):
-            return False
-        try:
-            if not self._accepting:
-                return False
-            self._drain()
-            return True
-        finally:
-            self._busy.release()
-
-    def _on_message(self, message: Any) -> Any:
         match message:
             case DrainIntake():
                 self._drain()
@@ -347,10 +293,6 @@ class OrderManagerActor(pykka.ThreadingActor):
 
     def stats(self) -> dict[str, Any]:
         """Write-path figures for operators and tests: commits, mean and worst commit time."""
-        with self._busy:  # a caller may be draining the intake (`Intake`)
-            return self._stats()
-
-    def _stats(self) -> dict[str, Any]:
         return {
             "commits": self._commits,
             "mean_commit_ms": 1000 * self._commit_seconds / self._commits if self._commits else 0.0,
@@ -367,14 +309,10 @@ class OrderManagerActor(pykka.ThreadingActor):
         """Another part of the engine's write (heartbeat, switch state, caches), run in a
         transaction of this actor's. One writer per process: a second one makes SQLite's busy
         handler put this actor's commit to sleep in steps of up to 100 ms whenever they meet."""
-        with self._busy, self._transaction() as session:
+        with self._transaction() as session:
             return work(session)
 
     def get_order(self, key: str) -> Order | None:
-        with self._busy:
-            return self._find_order(key)
-
-    def _find_order(self, key: str) -> Order | None:
         order = self._book.get_by_cl_ord_id(key) or self._book.get_by_order_id(key)
         if order is not None:
             return order
@@ -386,8 +324,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         return _order_from_row(row) if row is not None else None
 
     def open_orders(self) -> list[Order]:
-        with self._busy:
-            return list(self._book.live())
+        return list(self._book.live())
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -598,7 +535,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         for name in ("order_id", "cl_ord_id", "orders"):
             keys = params.get(name) or ()
             for key in [keys] if isinstance(keys, str) else keys:
-                order = self._find_order(str(key))
+                order = self.get_order(str(key))
                 if order is not None:
                     orders.append(order)
         for userref in params.get("order_userref") or ():
@@ -639,7 +576,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         order = None
         ids = command.params.get("order_id") or command.params.get("cl_ord_id")
         if isinstance(ids, str):
-            order = self._find_order(ids)
+            order = self.get_order(ids)
         self._journal(
             session,
             order_pk=order.pk if order is not None else None,

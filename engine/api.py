@@ -30,8 +30,8 @@ from actors.clock import SystemClock
 from actors.connection import ConnectionActor, Wire
 from actors.dead_mans_switch import CallerArm, DeadMansSwitchActor
 from actors.listeners import Event, EventBus
-from actors.messages import Connect, ForwardRequest, PlaceOrders
-from actors.order_manager import Intake, OrderManagerActor
+from actors.messages import Connect, DrainIntake, ForwardRequest, PlaceOrders
+from actors.order_manager import OrderManagerActor
 from actors.rate_limiter import RateLimiterActor
 from actors.reconciler import ReconcilerActor
 from actors.rest_client import RestClient
@@ -76,7 +76,6 @@ class Engine:
         self._wire: Wire | None = None
         self._write: Write | None = None
         self._orders: pykka.ActorRef[OrderManagerActor] | None = None
-        self._front: Intake | None = None
         self._dms: pykka.ActorRef[DeadMansSwitchActor] | None = None
         self._limiter: pykka.ActorRef[RateLimiterActor] | None = None
         self._instruments: Instruments | None = None
@@ -166,10 +165,8 @@ class Engine:
             request_timeout=config.request_timeout,
             order_deadline=config.order_deadline,
             rest_lag_s=config.rest_lag_s,
-            drain_on_caller=config.send_on_caller_thread,
         )
         self._orders = orders
-        self._front = orders.proxy().front.get(timeout=10)
         # answers and executions reach the order manager through its inlet (group commit)
         inlet = orders.proxy().inlet.get(timeout=10)
         self._write = _through(orders, sessions)
@@ -488,8 +485,9 @@ class Engine:
             instruments.check(method, params)
 
     def _enqueue(self, command: PlaceOrders | ForwardRequest) -> None:
-        assert self._front is not None
-        self._front.put(command)
+        self._intake.put(command)
+        assert self._orders is not None
+        self._orders.tell(DrainIntake())
 
     def _require_running(self) -> pykka.ActorRef[ConnectionActor]:
         if self._state != "running" or self._connection is None:

@@ -64,12 +64,6 @@ class EngineConfig:
             took 50-110 ms here, a pause of every thread, i.e. the engine's longest stall at
             500 orders/s. Cyclic garbage among the frozen objects is never reclaimed; objects
             freed by reference counting are freed as usual.
-        send_on_caller_thread: when the order manager is idle, a trading call commits its
-            intent and writes its frame on the caller's own thread before returning (about a
-            commit and a `send`, a fraction of a millisecond), instead of waking the order
-            manager's thread: a fifth of the round trip. When the order manager is busy the
-            call returns at once and the order manager sends it, as it always does with this
-            off (then no trading call ever touches SQLite or the socket on the caller's thread).
     """
 
     api_key: str
@@ -96,7 +90,6 @@ class EngineConfig:
     heartbeat_interval: float = 2.0
     instrument_checks: bool = True
     freeze_gc_at_start: bool = True
-    send_on_caller_thread: bool = True
 
     def __post_init__(self) -> None:
         if not self.api_key:

@@ -4,11 +4,9 @@ and answers wait in its backlogs, in order, and nothing is lost or sent twice.""
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,11 +17,9 @@ from engine import Engine
 from engine.simulator import Simulator
 
 
-@pytest.fixture(params=[True, False], ids=["sent-on-caller", "sent-by-order-manager"])
-def connected(
-    make_engine: Callable[..., Engine], request: pytest.FixtureRequest
-) -> tuple[Engine, ConnectionActor]:
-    engine = make_engine(send_on_caller_thread=request.param)
+@pytest.fixture
+def connected(make_engine: Callable[..., Engine]) -> tuple[Engine, ConnectionActor]:
+    engine = make_engine()
     engine.connect()
     assert engine._wire is not None
     actor = engine._wire._actor  # white box: the test plays the busy actor
@@ -40,41 +36,6 @@ def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         tick.wait(0.001)
 
 
-@contextlib.contextmanager
-def _busy(actor: ConnectionActor) -> Iterator[Callable[[Callable[[], Any]], None]]:
-    """Hold the actor's lock on another thread, as the actor's own thread does while busy (the
-    lock is reentrant: held by the test's thread, the test's own submits would pass it). Yields
-    a function that runs work on the holding thread, lock held."""
-    held = threading.Event()
-    work: queue.SimpleQueue[Callable[[], Any] | None] = queue.SimpleQueue()
-    done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
-
-    def hold() -> None:
-        with actor._lock:
-            held.set()
-            while (job := work.get(timeout=10)) is not None:
-                try:
-                    job()
-                    done.put(None)
-                except BaseException as exc:  # handed to the test's thread
-                    done.put(exc)
-
-    def run(job: Callable[[], Any]) -> None:
-        work.put(job)
-        error = done.get(timeout=10)
-        if error is not None:
-            raise error
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert held.wait(5)
-    try:
-        yield run
-    finally:
-        work.put(None)
-        holder.join(5)
-
-
 def _order(i: int) -> dict[str, Any]:
     return {
         "order_type": "limit",
@@ -89,7 +50,7 @@ def test_requests_that_meet_a_busy_actor_leave_in_the_order_told(
     connected: tuple[Engine, ConnectionActor], sim: Simulator
 ) -> None:
     engine, actor = connected
-    with _busy(actor):
+    with actor._lock:
         futures = [engine.submit_spot_order(**_order(i)) for i in range(20)]
         _until(lambda: len(actor._send_backlog) == 20)
         assert sim.control.state()["orders"] == [], "nothing left while the actor was busy"
@@ -106,10 +67,10 @@ def test_an_answer_read_while_the_actor_is_busy_is_settled_once_it_is_free(
     connected: tuple[Engine, ConnectionActor],
 ) -> None:
     engine, actor = connected
-    with _busy(actor) as on_actor:
+    with actor._lock:
         future = engine.submit_spot_order(**_order(0))
         _until(lambda: len(actor._send_backlog) == 1)
-        on_actor(actor._drain_sends)  # transmit it while the actor is busy
+        actor._drain_sends()  # transmit it from here, still holding the lock
         _until(lambda: len(actor._answer_backlog) == 1)  # the reader could not settle it
         assert not future.done()
     placed = future.result(timeout=5).result
