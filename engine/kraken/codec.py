@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["CodecError", "decode", "encode", "format_decimal"]
 
-_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined,unused-ignore]
 
 
 class CodecError(ValueError):

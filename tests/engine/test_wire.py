@@ -77,3 +77,42 @@ def test_an_answer_read_while_the_actor_is_busy_is_settled_once_it_is_free(
     assert placed.order_id
     engine.wait_for_events()
     assert engine.get_order(placed.order_id) is not None
+
+
+def test_pushes_are_handled_on_the_reader_thread_while_the_actor_is_free(
+    connected: tuple[Engine, ConnectionActor],
+) -> None:
+    engine, actor = connected
+    told = actor._frames_told
+    for i in range(10):  # one at a time, so that the order manager is not sending meanwhile
+        placed = engine.submit_spot_order(**_order(i)).result(timeout=5).result
+        _until(lambda p=placed: _status(engine, p.order_id) == "new")
+    # 20 executions frames were read (pending_new and new of each order); a heartbeat or a
+    # tick may meet the actor holding its lock, but most frames skip the mailbox
+    assert actor._frames_told - told < 10
+
+
+def test_pushes_read_while_the_actor_is_busy_keep_their_order(
+    connected: tuple[Engine, ConnectionActor],
+) -> None:
+    engine, actor = connected
+    seen: list[tuple[str, str | None]] = []
+    engine.on("execution", lambda event: seen.append((event.data.order_id, event.data.exec_type)))
+    told = actor._frames_told
+    with actor._lock:
+        futures = [engine.submit_spot_order(**_order(i)) for i in range(5)]
+        _until(lambda: len(actor._send_backlog) == 5)
+        actor._drain_sends()  # transmit while the actor is busy
+        # pending_new and new of each order: every one waits in the mailbox, in order
+        _until(lambda: actor._frames_told - told == 10)
+    placed = [f.result(timeout=5).result for f in futures]
+    _until(lambda: all(_status(engine, p.order_id) == "new" for p in placed))
+    engine.wait_for_events()
+    assert actor._frames_handled == actor._frames_told
+    for p in placed:
+        assert [kind for oid, kind in seen if oid == p.order_id] == ["pending_new", "new"]
+
+
+def _status(engine: Engine, order_id: str) -> str | None:
+    order = engine.get_order(order_id)
+    return order.status.value if order is not None else None
