@@ -164,8 +164,9 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._session: Session | None = None
         self._writer: Connection | None = None
         self._uow_events: list[dict[str, Any]] = []
-        # the newest snapshot of each order touched, and when: its row is written once
-        self._uow_orders: dict[int, tuple[Order, datetime]] = {}
+        # each order touched: its snapshot before the transaction, the newest one, and when;
+        # its row is written once, at the end
+        self._uow_orders: dict[int, tuple[Order, Order, datetime]] = {}
         self._uow_summaries: repository.SummaryDeltas = {}
         self._commits = 0
         self._commit_seconds = 0.0
@@ -276,9 +277,8 @@ class OrderManagerActor(pykka.ThreadingActor):
         with session.begin():
             yield session
             # one executemany each, however many facts the transaction applied
-            repository.update_orders(
-                session, {pk: _row_state(o, at) for pk, (o, at) in self._uow_orders.items()}
-            )
+            for updates in _row_updates(self._uow_orders.values()).values():
+                repository.update_orders(session, updates)
             repository.append_events(session, self._uow_events)
             repository.add_to_summaries(session, self._uow_summaries)
         elapsed = self._clock.monotonic() - started
@@ -855,7 +855,16 @@ class OrderManagerActor(pykka.ThreadingActor):
             return True
         after = apply_fill(order, fill, now=now)
         self._book.replace(after)
-        self._write(session, order, after, now, fill.source, "fill", fill.raw)
+        last = self._uow_events[-1] if self._uow_events else None
+        pk = after.pk
+        if last is not None and last["raw"] is fill.raw and last["order_pk"] == pk and pk:
+            # the trade report that carried this fill was just journaled with this message:
+            # one journal entry per report, its status_after the order's after the fill too
+            # (the fill's own row is in `fills`)
+            self._uow_orders[pk] = (self._uow_orders[pk][0], after, now)
+            last["status_after"] = after.status.value
+        else:
+            self._write(session, order, after, now, fill.source, "fill", fill.raw)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, fill.source))
         return True
@@ -1143,7 +1152,8 @@ class OrderManagerActor(pykka.ThreadingActor):
         """Record a change: the row's state once per transaction, the journal entry always."""
         assert after.pk is not None
         # the row's state is taken when the transaction ends (orders are immutable)
-        self._uow_orders[after.pk] = (after, now)
+        touched = self._uow_orders.get(after.pk)
+        self._uow_orders[after.pk] = (before if touched is None else touched[0], after, now)
         self._uow_events.append(
             {
                 "account": self._account,
@@ -1166,7 +1176,6 @@ class OrderManagerActor(pykka.ThreadingActor):
 _STATUS_WORDS = frozenset(status.value for status in OrderStatus)
 
 _COLUMNS = (
-    "order_id",
     "order_qty",
     "limit_price",
     "cum_qty",
@@ -1180,12 +1189,28 @@ _COLUMNS = (
 )
 
 
-def _row_state(order: Order, now: datetime) -> dict[str, Any]:
-    # the whole mutable state, so that one executemany can write every touched order
-    state = {column: getattr(order, column) for column in _COLUMNS}
-    state["status"] = order.status.value
-    state["updated_at"] = now
-    return state
+def _row_updates(
+    touched: Iterable[tuple[Order, Order, datetime]],
+) -> dict[tuple[str, ...], dict[int, dict[str, Any]]]:
+    """The rows to write, grouped by the columns they set: one executemany per group.
+
+    Every mutable column is written, except the indexed `status` and `order_id` when they did
+    not change in the transaction: SQLite rewrites an index entry for every indexed column an
+    UPDATE sets, changed or not, and `status` is in two indexes (a fill's update cost three
+    times as much with it). A `submitted` order's status is the book's own (`Sent` is never
+    written), so the row still says `pending_submit`: its status is always written.
+    """
+    groups: dict[tuple[str, ...], dict[int, dict[str, Any]]] = {}
+    for before, after, now in touched:
+        assert after.pk is not None
+        state = {column: getattr(after, column) for column in _COLUMNS}
+        state["updated_at"] = now
+        if after.status is not before.status or before.status is OrderStatus.SUBMITTED:
+            state["status"] = after.status.value
+        if after.order_id != before.order_id:
+            state["order_id"] = after.order_id
+        groups.setdefault(tuple(state), {})[after.pk] = state
+    return groups
 
 
 def _result_attr(response: MethodResponse, name: str) -> Any:

@@ -130,6 +130,15 @@ def test_lifecycle_events_and_database_equal_ground_truth(
     timeline = History(engine.config.database_url).timeline(order_id)
     assert next(e.source for e in timeline.events) == "request"
     assert len(timeline.fills) == 1 and timeline.fills[0].qty == Decimal("0.5")
+    # one journal entry per executions report: the trade carries its fill's outcome
+    reported = [(e.kind, e.status_after) for e in timeline.events if e.source == "executions"]
+    assert reported == [
+        ("pending_new", "pending_new"),
+        ("new", "new"),
+        ("amended", "new"),
+        ("trade", "partially_filled"),
+        ("canceled", "canceled"),
+    ]
 
 
 def test_each_method_succeeds_end_to_end(
