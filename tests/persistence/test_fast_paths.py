@@ -6,10 +6,12 @@ from __future__ import annotations
 import enum
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from sqlalchemy.dialects import sqlite
 
@@ -18,7 +20,7 @@ from engine.kraken.codec import CodecError, encode
 from persistence import repository as repo
 from persistence.db import make_sessionmaker
 from persistence.models import FillRow, OrderEventRow, OrderRow
-from persistence.types import DecimalText, UtcDateTime
+from persistence.types import DecimalText, UtcDateTime, canonical_decimal
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -188,3 +190,21 @@ def test_fills_follow_the_sessions_transactions(engine: Engine) -> None:
     with sessions() as reader:
         stored = reader.scalars(select(FillRow.exec_id).order_by(FillRow.exec_id)).all()
     assert stored == ["A", "D", "E"]
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False))
+def test_canonical_money_text_is_the_normalized_value_written_positionally(value: Decimal) -> None:
+    # normalize() rounds to the context's precision: give it every digit, the text is exact
+    with localcontext(prec=len(value.as_tuple().digits) + 1):
+        expected = "0" if value.is_zero() else format(value.normalize(), "f")
+    assert canonical_decimal(value) == expected
+    assert Decimal(canonical_decimal(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [("1.50", "1.5"), ("2.000", "2"), ("100", "100"), ("1E+2", "100"), ("-0.00", "0"),
+     ("0.0010", "0.001"), ("1E-7", "0.0000001"), ("-26500.40", "-26500.4"), ("10.0", "10")],
+)  # fmt: skip
+def test_canonical_money_text(value: str, text: str) -> None:
+    assert canonical_decimal(Decimal(value)) == text
