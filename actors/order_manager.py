@@ -234,9 +234,6 @@ class OrderManagerActor(pykka.ThreadingActor):
             case DrainIntake():
                 self._drain()
             case DrainFacts():
-                if not self._gate_closed and self._intake.qsize():
-                    # new orders first: their callers wait on the wire, facts only on the disk
-                    self._drain()
                 self._drain_facts()
             case RequestAnswered() | RequestUnanswered() | RequestNotSent() | ExecutionsReceived():
                 self._apply_facts([message])
@@ -355,7 +352,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             # a cancel or amend names orders by the ids their answers brought: answers queued
             # before it (the connection queues them before resolving the caller's future)
             # are applied first, so the book knows those orders
-            self._drain_facts()
+            self._drain_facts(intake_first=False)
         self._process(commands)
         if self._intake.qsize():
             self.actor_ref.tell(DrainIntake())
@@ -598,9 +595,14 @@ class OrderManagerActor(pykka.ThreadingActor):
 
     # -- facts: answers and executions, applied in groups -----------------------------------
 
-    def _drain_facts(self) -> None:
+    def _drain_facts(self, intake_first: bool = True) -> None:
         self.inlet.scheduled = False
         while True:
+            if intake_first and not self._gate_closed and self._intake.qsize():
+                # new orders first, between batches too: their callers wait on the wire, facts
+                # only on the disk (in a closed loop the next order arrives while the last
+                # one's answer and reports are being applied)
+                self._drain()
             batch: list[Any] = []
             while len(batch) < _DRAIN_MAX:
                 try:
