@@ -271,13 +271,28 @@ class OrderManagerActor(pykka.ThreadingActor):
         session = self._session
         if session is None:
             session = self._session = self._writer_session()
-        with session.begin():
-            yield session
-            # one executemany each, however many facts the transaction applied
-            for updates in _row_updates(self._uow_orders.values()).values():
-                repository.update_orders(session, updates)
-            repository.append_events(session, self._uow_events)
-            repository.add_to_summaries(session, self._uow_summaries)
+        writer = self._writer
+        if writer is None:
+            with session.begin():
+                yield session
+                self._write_unit_of_work(session)
+        else:
+            # the transaction is the writer connection's, not the session's: a Session's begin
+            # and commit cost twice SQLite's own commit of an order. The session joins it for
+            # whatever goes through the ORM, and the repository's SQLite statements run on the
+            # driver's connection (bound to the session for the transaction).
+            with writer.begin():
+                repository.bind_driver_connection(session, writer)
+                try:
+                    yield session
+                    self._write_unit_of_work(session)
+                    if session.in_transaction():
+                        session.commit()  # flushes ORM work; the writer's commit is below
+                except BaseException:
+                    session.close()  # its objects go; the writer's transaction rolls back
+                    raise
+                finally:
+                    repository.unbind_driver_connection(session)
         elapsed = self._clock.monotonic() - started
         self._commits += 1
         self._commit_seconds += elapsed
@@ -285,6 +300,13 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._recent_commits.append(elapsed)
         if elapsed > _SLOW_COMMIT_S:
             self._slow_commits += 1
+
+    def _write_unit_of_work(self, session: Session) -> None:
+        # one executemany each, however many facts the transaction applied
+        for updates in _row_updates(self._uow_orders.values()).values():
+            repository.update_orders(session, updates)
+        repository.append_events(session, self._uow_events)
+        repository.add_to_summaries(session, self._uow_summaries)
 
     # -- queries (through the proxy) ---------------------------------------------------------
 

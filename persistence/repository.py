@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     CursorResult,
     Dialect,
     Executable,
@@ -55,6 +56,7 @@ __all__ = [
     "FillRow",
     "OrderRow",
     "append_event",
+    "bind_driver_connection",
     "find_order",
     "finish_reconciliation",
     "get_kv",
@@ -65,6 +67,7 @@ __all__ = [
     "set_kv",
     "start_reconciliation",
     "start_run",
+    "unbind_driver_connection",
     "update_order",
     "update_run",
 ]
@@ -224,6 +227,23 @@ _driver_statements: dict[Any, _DriverStatement] = {}  # SQLite's (qmark) stateme
 _SQLITE_KEY = "kraken_router.sqlite_connection"
 
 
+_BOUND_KEY = "kraken_router.driver_connection"
+
+
+def bind_driver_connection(session: Session, connection: Connection) -> None:
+    """Run this module's SQLite statements on `connection`'s driver connection until
+    `unbind_driver_connection`: for a writer whose transaction is the connection's own (begun
+    with `connection.begin()`, the session bound to that connection), so that no statement
+    asks the session for its connection. Does nothing on other dialects."""
+    dialect = connection.dialect
+    if dialect.name == "sqlite" and dialect.positional:
+        session.info[_BOUND_KEY] = (connection.connection.dbapi_connection, dialect)
+
+
+def unbind_driver_connection(session: Session) -> None:
+    session.info.pop(_BOUND_KEY, None)
+
+
 def _sqlite_connection(session: Session) -> tuple[Any, Dialect] | None:
     """The DBAPI connection under the session's transaction, and its dialect, when it is
     SQLite; None otherwise.
@@ -231,6 +251,9 @@ def _sqlite_connection(session: Session) -> tuple[Any, Dialect] | None:
     Remembered in `session.info` for the transaction it belongs to: `Session.connection()`
     costs more than SQLite's own insert of a fill, and the order manager asks for every fill.
     """
+    bound = session.info.get(_BOUND_KEY)
+    if bound is not None:
+        return bound  # type: ignore[no-any-return]
     transaction = session.get_transaction()
     cached = session.info.get(_SQLITE_KEY)
     if (
