@@ -66,7 +66,7 @@ from engine.errors import (
 )
 from engine.kraken.codec import CodecError, decode, encode
 from engine.kraken.control import build_ping, build_subscribe_executions, classify, parse_status
-from engine.kraken.envelope import MethodResponse, parse_response
+from engine.kraken.envelope import MethodResponse, format_time, parse_response
 from engine.kraken.executions import parse_executions
 from engine.kraken.rest import parse_websockets_token
 from engine.kraken.trading import build_request
@@ -439,7 +439,7 @@ class ConnectionActor(pykka.ThreadingActor):
     def _venue_deadline(self) -> str:
         assert self._config.order_deadline is not None
         at = self._clock.now() + self._skew + timedelta(seconds=self._config.order_deadline)
-        return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+        return format_time(at, "ms")
 
     def _send_text(self, text: str, req_id: int | None) -> None:
         transport = self._transport
