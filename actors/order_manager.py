@@ -18,7 +18,7 @@ import contextlib
 import logging
 import queue
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -144,9 +144,12 @@ class OrderManagerActor(pykka.ThreadingActor):
         request_timeout: float = 10.0,
         order_deadline: float | None = None,
         rest_lag_s: float = 10.0,
+        amend_rules: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
         super().__init__()
         self._reconciler = reconciler
+        # the pair's rules for an amend (raises LocalRejection): only the book knows its pair
+        self._amend_rules = amend_rules
         self._request_timeout = request_timeout
         self._policy = NeverPlacedPolicy(request_timeout, order_deadline or 0.0, rest_lag_s)
         # order entry waits while the engine's view may be stale: from a disconnect (or a
@@ -591,11 +594,19 @@ class OrderManagerActor(pykka.ThreadingActor):
 
     def _record_forward(
         self, session: Session, command: ForwardRequest, now: datetime
-    ) -> SendRequest:
+    ) -> SendRequest | None:
         order = None
         ids = command.params.get("order_id") or command.params.get("cl_ord_id")
         if isinstance(ids, str):
             order = self.get_order(ids)
+        if command.method == "amend_order" and order is not None and self._amend_rules:
+            try:
+                self._amend_rules(order.symbol, command.params)
+            except LocalRejection as exc:
+                # refused before anything is written or sent: the order stays as it is
+                if not command.future.done():
+                    command.future.set_exception(exc)
+                return None
         self._journal(
             session,
             order_pk=order.pk if order is not None else None,

@@ -165,6 +165,7 @@ class Engine:
             request_timeout=config.request_timeout,
             order_deadline=config.order_deadline,
             rest_lag_s=config.rest_lag_s,
+            amend_rules=self._check_amend,
         )
         self._orders = orders
         # answers and executions reach the order manager through its inlet (group commit)
@@ -483,6 +484,11 @@ class Engine:
         instruments = self._instruments
         if instruments is not None and self.config.instrument_checks:
             instruments.check(method, params)
+
+    def _check_amend(self, symbol: str, params: Mapping[str, Any]) -> None:
+        instruments = self._instruments
+        if instruments is not None and self.config.instrument_checks:
+            instruments.check_amend(symbol, params)
 
     def _enqueue(self, command: PlaceOrders | ForwardRequest) -> None:
         self._intake.put(command)

@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import KrakenRouterError
+from engine.errors import KrakenRouterError, LocalRejection
 from engine.kraken.codec import decode, encode
-from engine.kraken.pairs import PairMap, check_order_rules
+from engine.kraken.pairs import PairMap, check_amend_rules, check_order_rules
 from persistence import repository
 
 __all__ = ["CACHE_KEY", "Instruments"]
@@ -129,8 +129,9 @@ class Instruments:
     def check(self, method: str, params: Mapping[str, Any]) -> None:
         """Refuse what the pair's rules forbid (`LocalRejection` naming the field).
 
-        Covers add_order, batch_add and edit_order (amend_order names no symbol and keeps the
-        order's own; Kraken checks it). Unknown pairs are left to Kraken when no rules loaded.
+        Covers add_order, batch_add and edit_order; amend_order names no symbol, so the order
+        manager checks it with `check_amend`. Unknown pairs are left to Kraken when no rules
+        loaded.
         """
         pairs = self._pairs
         if pairs is None:
@@ -142,6 +143,27 @@ class Instruments:
                 _check_one(pairs, params["symbol"], order)
         elif method == "edit_order" and "symbol" in params:
             _check_one(pairs, params["symbol"], params)
+
+    def check_amend(self, symbol: str, params: Mapping[str, Any]) -> None:
+        """Refuse an amend_order of an order on `symbol` that breaks the pair's tick, lot
+        decimals or minimum (`LocalRejection` naming the field). The order manager calls it:
+        only its book knows which pair the amended order is on."""
+        pairs = self._pairs
+        if pairs is None:
+            return
+        qty = params.get("order_qty")
+        price = params.get("limit_price")
+        if params.get("limit_price_type") not in (None, "static"):
+            price = None  # an offset, not a price: the tick does not apply
+        try:
+            instrument = pairs.instrument(symbol)
+        except LocalRejection:
+            return  # a pair no longer listed: Kraken decides
+        check_amend_rules(
+            instrument,
+            Decimal(qty) if qty is not None else None,
+            Decimal(price) if price is not None else None,
+        )
 
 
 def _check_one(pairs: PairMap, symbol: str, params: Mapping[str, Any]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.errors import LocalRejection, VenueProtocolError
 
-__all__ = ["Instrument", "PairMap", "check_order_rules", "v2_symbol"]
+__all__ = ["Instrument", "PairMap", "check_amend_rules", "check_order_rules", "v2_symbol"]
 
 # WS v2 uses the common ticker where Kraken's legacy asset codes differ (§1).
 _V2_ASSET = {"XBT": "BTC", "XDG": "DOGE"}
@@ -162,6 +162,29 @@ def check_order_rules(
             pass
         else:
             raise LocalRejection("symbol", f"{instrument.symbol} is {status}, not online")
+    check_amend_rules(instrument, order_qty, limit_price)
+    if (
+        order_qty is not None
+        and limit_price is not None
+        and instrument.costmin is not None
+        and order_qty * limit_price < instrument.costmin
+    ):
+        raise LocalRejection(
+            "order_qty", f"cost {order_qty * limit_price} is below {instrument.costmin}"
+        )
+
+
+def check_amend_rules(
+    instrument: Instrument, order_qty: Decimal | None, limit_price: Decimal | None
+) -> None:
+    """Refuse locally what Kraken would refuse in an `amend_order` of this pair's order: the
+    tick, the lot decimals and `ordermin` (the new total). Not the pair's status nor `costmin`:
+    Kraken does not document them for amends (nor does the simulator check them), and a local
+    refusal of what Kraken would accept is worse than a round trip. An offset is not a price.
+
+    Raises:
+        LocalRejection: naming `limit_price` or `order_qty`.
+    """
     if limit_price is not None and limit_price % instrument.tick_size != 0:
         raise LocalRejection(
             "limit_price", f"{limit_price} is not a multiple of the tick {instrument.tick_size}"
@@ -174,12 +197,4 @@ def check_order_rules(
         if order_qty < instrument.ordermin:
             raise LocalRejection(
                 "order_qty", f"{order_qty} is below the minimum {instrument.ordermin}"
-            )
-        if (
-            limit_price is not None
-            and instrument.costmin is not None
-            and order_qty * limit_price < instrument.costmin
-        ):
-            raise LocalRejection(
-                "order_qty", f"cost {order_qty * limit_price} is below {instrument.costmin}"
             )

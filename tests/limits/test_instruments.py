@@ -129,3 +129,35 @@ def test_the_rules_refresh(sim: Simulator, tmp_path: Path) -> None:
         assert instruments is not None and instruments.source == "rest"
         before = instruments.pairs
         assert instruments.refresh() and instruments.pairs is not before
+
+
+AMEND_VIOLATIONS = [
+    ("off the tick", {"limit_price": Decimal("20000.05")}, "limit_price"),
+    ("under ordermin", {"order_qty": Decimal("0.00004")}, "order_qty"),
+    ("too many decimals", {"order_qty": Decimal("0.000100001")}, "order_qty"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "field"), AMEND_VIOLATIONS, ids=[v[0] for v in AMEND_VIOLATIONS]
+)
+def test_an_amend_breaking_its_pairs_rules_is_refused_locally(
+    sim: Simulator, tmp_path: Path, name: str, change: dict[str, Any], field: str
+) -> None:
+    with Engine(_config(sim, tmp_path)) as engine:
+        engine.connect()
+        placed = engine.submit_spot_order(**_order()).result(timeout=5).result
+        with pytest.raises(LocalRejection) as caught:
+            engine.amend_spot_order(order_id=placed.order_id, **change).result(timeout=5)
+        assert caught.value.field == field
+        # by cl_ord_id too: the order manager finds the pair in its book either way
+        with pytest.raises(LocalRejection):
+            engine.amend_spot_order(cl_ord_id=placed.cl_ord_id, **change).result(timeout=5)
+        truth = sim.control.state()["orders"][0]
+        assert (truth["limit_price"], truth["order_qty"]) == (Decimal("20000.0"), Decimal("0.001"))
+        assert not truth["amended"], "nothing reached Kraken"
+        # a valid amend still goes through; a cost under costmin is Kraken's to judge on an amend
+        cheap = {"order_qty": Decimal("0.0001"), "limit_price": Decimal("100.0")}
+        assert engine.amend_spot_order(order_id=placed.order_id, **cheap).result(timeout=5).success
+    timeline = History(engine.config.database_url).timeline(placed.order_id)
+    assert [e.kind for e in timeline.events if e.source == "request"] == ["intent", "amend_order"]
