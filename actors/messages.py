@@ -211,5 +211,8 @@ class VenueSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class ReconcileFailed:
+    """Kraken's REST could not be read; the order manager records the attempt and retries."""
+
     reason: str
     error: str
+    started_at: datetime | None = None

@@ -254,10 +254,23 @@ class OrderManagerActor(pykka.ThreadingActor):
                 self._gate_closed = True
             case VenueSnapshot():
                 self._on_snapshot(message)
-            case ReconcileFailed(reason=reason, error=error):
+            case ReconcileFailed(reason=reason, error=error, started_at=started_at):
                 self._reconcile_running = False
                 log.warning("reconciliation (%s) failed: %s; retrying", reason, error)
-                self._recheck_at = self._clock.now() + timedelta(seconds=1)
+                now = self._clock.now()
+                self._recheck_at = now + timedelta(seconds=1)
+                with self._transaction() as session:
+                    # an operator asking why order entry was held finds each failed attempt
+                    run_pk = repository.start_reconciliation(
+                        session,
+                        account=self._account,
+                        run_id=self._run_id,
+                        at=started_at or now,
+                        reason=reason,
+                    )
+                    repository.finish_reconciliation(
+                        session, run_pk, at=now, outcome="failed", summary={"error": error}
+                    )
             case VenueStatusChanged():
                 pass
             case _:

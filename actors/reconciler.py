@@ -69,7 +69,7 @@ class ReconcilerActor(pykka.ThreadingActor):
             fills = self._paged_trades(start, pairs)
         except KrakenRouterError as exc:
             log.warning("reconciliation (%s) failed: %s", request.reason, exc)
-            request.reply_to.tell(ReconcileFailed(request.reason, str(exc)))
+            request.reply_to.tell(ReconcileFailed(request.reason, str(exc), taken_at))
             return
         request.reply_to.tell(
             VenueSnapshot(request.reason, tuple(orders.values()), tuple(fills), taken_at)

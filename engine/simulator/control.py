@@ -122,6 +122,9 @@ class ControlApi:
                 faults.fail = _count(body, "n")
                 faults.fail_error = str(body.get("error") or "EService:Unavailable")
                 faults.fail_transport = transport
+            elif name == "faults/fail_rest_queries":
+                faults.fail_queries = _count(body, "n")
+                faults.fail_queries_error = str(body.get("error") or "EService:Unavailable")
             elif name == "faults/duplicate_next_execution":
                 faults.duplicate_next += 1
             elif name == "faults/lose_next_execution":
@@ -248,6 +251,10 @@ class SimulatorControl:
         self, n: int, error: str = "EService:Unavailable", transport: str = "ws"
     ) -> None:
         self._call("POST", "faults/fail_requests", {"n": n, "error": error, "transport": transport})
+
+    def fail_rest_queries(self, n: int, error: str = "EService:Unavailable") -> None:
+        """The next n private REST queries (what reconciliation reads) answer `error`."""
+        self._call("POST", "faults/fail_rest_queries", {"n": n, "error": error})
 
     def duplicate_next_execution(self) -> None:
         self._call("POST", "faults/duplicate_next_execution", {})

@@ -19,6 +19,7 @@ FAULT_NAMES = (
     "refuse_connections",
     "refuse_token_requests",
     "fail_requests",
+    "fail_rest_queries",
     "duplicate_next_execution",
     "lose_next_execution",
     "send_malformed_frame",
@@ -35,6 +36,8 @@ class Faults:
     fail: int = 0
     fail_error: str = "EService:Unavailable"
     fail_transport: str = "ws"
+    fail_queries: int = 0  # private REST calls that are neither trading nor the token
+    fail_queries_error: str = "EService:Unavailable"
     duplicate_next: int = 0
     lose_next: int = 0
     fired: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_NAMES, 0))
@@ -47,6 +50,7 @@ class Faults:
         self.refuse_connections = 0
         self.refuse_tokens = 0
         self.fail = 0
+        self.fail_queries = 0
         self.duplicate_next = 0
         self.lose_next = 0
 
@@ -71,6 +75,15 @@ class Faults:
             self.fail -= 1
             self.fired["fail_requests"] += 1
             return self.fail_error
+        return None
+
+    def take_query_failure(self) -> str | None:
+        """The injected error for the next private REST query (OpenOrders, ClosedOrders,
+        QueryOrders, TradesHistory...: what reconciliation reads), if any."""
+        if self.fail_queries > 0:
+            self.fail_queries -= 1
+            self.fired["fail_rest_queries"] += 1
+            return self.fail_queries_error
         return None
 
     def count_frame(self) -> bool:

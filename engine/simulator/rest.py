@@ -131,6 +131,12 @@ def private(exchange: Exchange, method: str, headers: dict[str, str], body: byte
                 exchange.fault_changed()
             if injected is not None:
                 return _error(injected)
+        elif method != "GetWebSocketsToken":
+            with exchange.lock:
+                injected = exchange.faults.take_query_failure()
+                exchange.fault_changed()
+            if injected is not None:
+                return _error(injected)
         if method == "GetWebSocketsToken":
             with exchange.lock:
                 refused = exchange.faults.take("refuse_token_requests")

@@ -13,11 +13,14 @@ from chaos_support import (
     resting,
     wait_quiescent,
 )
+from sqlalchemy import select
 
 from engine import Engine
 from engine.errors import NotSent
 from engine.simulator import Simulator
+from persistence.db import make_engine as make_db
 from persistence.history import History
+from persistence.models import ReconciliationRow
 
 
 def test_fills_while_disconnected_converge_once_and_entry_waits_for_reconciliation(
@@ -101,3 +104,40 @@ def test_order_submitted_during_a_long_outage_fails_not_sent(
     # the contract: a request that waited past request_timeout ends as a `not_sent` row
     rows = History(engine.config.database_url).orders(cl_ord_id="lo-late")
     assert [r.status for r in rows] == ["not_sent"]
+
+
+def test_a_reconciliation_kraken_cannot_answer_is_retried_and_each_attempt_recorded(
+    make_engine: Callable[..., Engine], sim: Simulator
+) -> None:
+    engine = make_engine(request_timeout=5.0)  # order entry waits out two 1 s retries
+    watch = Watch(engine)
+    engine.connect()
+    a = engine.submit_spot_order(**resting(cl_ord_id="rf-a")).result(5).result
+    # Kraken's REST fails the next two reads (the first reconciliation's OpenOrders, then the
+    # retry's), while the socket comes straight back and a fill happens unseen
+    sim.control.refuse_connections(1)
+    sim.control.fail_rest_queries(2)
+    closes = watch.count("close")
+    sim.control.drop_connections()
+    watch.wait_count("close", closes + 1)
+    sim.control.fill(a.order_id)
+    held = engine.submit_spot_order(**resting(price="20001.0", cl_ord_id="rf-b"))
+
+    watch.wait_count("reconciled", 1, timeout=15)
+    assert held.result(timeout=5).success
+    watch.wait(lambda w: w.index("order_filled", "rf-a") >= 0)
+    wait_quiescent(engine, watch)
+    truth = assert_database_matches_simulator(engine, sim)
+    assert truth["state"]["faults_fired"]["fail_rest_queries"] == 2
+    db = make_db(engine.config.database_url)
+    try:
+        with db.connect() as conn:
+            rows = conn.execute(
+                select(ReconciliationRow.outcome, ReconciliationRow.summary).order_by(
+                    ReconciliationRow.id
+                )
+            ).all()
+    finally:
+        db.dispose()
+    assert [outcome for outcome, _ in rows] == ["failed", "failed", "ok"]
+    assert all("EService:Unavailable" in (summary or "") for _, summary in rows[:2])
