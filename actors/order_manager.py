@@ -145,8 +145,11 @@ class OrderManagerActor(pykka.ThreadingActor):
         order_deadline: float | None = None,
         rest_lag_s: float = 10.0,
         amend_rules: Callable[[str, Mapping[str, Any]], None] | None = None,
+        max_open_per_pair: int | None = None,
     ) -> None:
         super().__init__()
+        # the account tier's cap on open orders per pair (Kraken: EOrder:Orders limit exceeded)
+        self._max_open_per_pair = max_open_per_pair
         self._reconciler = reconciler
         # the pair's rules for an amend (raises LocalRejection): only the book knows its pair
         self._amend_rules = amend_rules
@@ -463,6 +466,10 @@ class OrderManagerActor(pykka.ThreadingActor):
             if refusal is not None:
                 command.future.set_exception(refusal)
                 return None
+        refusal = self._over_open_cap(rows)
+        if refusal is not None:
+            command.future.set_exception(refusal)
+            return None
         pks: list[int] = []
         for row in rows:
             pks.append(self._insert_intent(session, command.method, row, now))
@@ -602,6 +609,26 @@ class OrderManagerActor(pykka.ThreadingActor):
                     "order_userref",
                     f"an order with order_userref {userref} on {row['symbol']} is still in flight; "
                     "Kraken could not tell the two apart (use cl_ord_id)",
+                )
+        return None
+
+    def _over_open_cap(self, rows: list[dict[str, Any]]) -> LocalRejection | None:
+        """Refuse orders that would take a pair past the tier's open-orders cap. The book's
+        live orders include those in flight, which Kraken counts once they arrive: a refusal
+        here is one Kraken would give a round trip (and a rate-counter point) later."""
+        cap = self._max_open_per_pair
+        if cap is None or not rows or self._book.live_count() + len(rows) <= cap:
+            return None
+        wanted: dict[str, int] = {}
+        for row in rows:
+            wanted[row["symbol"]] = wanted.get(row["symbol"], 0) + 1
+        for symbol, count in wanted.items():
+            open_now = self._book.live_on(symbol)
+            if open_now + count > cap:
+                return LocalRejection(
+                    "symbol",
+                    f"{open_now} orders are open on {symbol} and the account's tier allows "
+                    f"{cap} per pair (Kraken would answer EOrder:Orders limit exceeded)",
                 )
         return None
 

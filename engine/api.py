@@ -42,6 +42,7 @@ from engine.domain.clock import Clock
 from engine.domain.order import Order
 from engine.errors import EngineStopped, LocalRejection, TransportError
 from engine.instruments import Instruments
+from engine.kraken import ratelimit
 from engine.kraken.trading import build_params
 from engine.shutdown import ShutdownCoordinator, ShutdownReport
 from persistence import repository
@@ -166,6 +167,11 @@ class Engine:
             order_deadline=config.order_deadline,
             rest_lag_s=config.rest_lag_s,
             amend_rules=self._check_amend,
+            max_open_per_pair=(
+                None
+                if config.rate_limit_tier == "unlimited"
+                else ratelimit.tier(config.rate_limit_tier).max_open_orders
+            ),
         )
         self._orders = orders
         # answers and executions reach the order manager through its inlet (group commit)

@@ -403,6 +403,14 @@ class OrderBook:
         """Every order not terminal (in flight or working), oldest first."""
         return [self._orders[h] for h in sorted(self._live)]
 
+    def live_count(self) -> int:
+        return len(self._live)
+
+    def live_on(self, symbol: str) -> int:
+        """How many live orders are on `symbol` (a scan: callers check `live_count` first)."""
+        orders = self._orders
+        return sum(1 for h in self._live if orders[h].symbol == symbol)
+
     def remove_terminal_older_than(self, cutoff: datetime) -> int:
         """Forget terminal orders closed (or last updated) before `cutoff`; returns how many.
 
