@@ -613,9 +613,10 @@ class OrderManagerActor(pykka.ThreadingActor):
         return None
 
     def _over_open_cap(self, rows: list[dict[str, Any]]) -> LocalRejection | None:
-        """Refuse orders that would take a pair past the tier's open-orders cap. The book's
-        live orders include those in flight, which Kraken counts once they arrive: a refusal
-        here is one Kraken would give a round trip (and a rate-counter point) later."""
+        """Refuse orders that would take a pair past the tier's open-orders cap: Kraken would
+        answer after a round trip and a rate-counter point. Only orders Kraken shows resting
+        count; those in flight may fill at once (a burst of market orders never rests), and
+        a local refusal must never be stricter than Kraken."""
         cap = self._max_open_per_pair
         if cap is None or not rows or self._book.live_count() + len(rows) <= cap:
             return None
@@ -623,7 +624,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         for row in rows:
             wanted[row["symbol"]] = wanted.get(row["symbol"], 0) + 1
         for symbol, count in wanted.items():
-            open_now = self._book.live_on(symbol)
+            open_now = self._book.resting_on(symbol)
             if open_now + count > cap:
                 return LocalRejection(
                     "symbol",

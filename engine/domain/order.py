@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 _ZERO: Final = Decimal(0)
+# on the book: what counts against a pair's open-orders cap
+_RESTING: Final = frozenset({OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -406,10 +408,13 @@ class OrderBook:
     def live_count(self) -> int:
         return len(self._live)
 
-    def live_on(self, symbol: str) -> int:
-        """How many live orders are on `symbol` (a scan: callers check `live_count` first)."""
+    def resting_on(self, symbol: str) -> int:
+        """How many orders Kraken shows resting on `symbol`'s book (`new`, `partially_filled`);
+        a scan, so callers check `live_count` first."""
         orders = self._orders
-        return sum(1 for h in self._live if orders[h].symbol == symbol)
+        return sum(
+            1 for h in self._live if orders[h].symbol == symbol and orders[h].status in _RESTING
+        )
 
     def remove_terminal_older_than(self, cutoff: datetime) -> int:
         """Forget terminal orders closed (or last updated) before `cutoff`; returns how many.

@@ -4,6 +4,7 @@ Engine and simulator on the intermediate tier: 80 open orders per pair."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -46,10 +47,26 @@ def test_orders_past_the_pairs_open_cap_are_refused_locally(sim: Simulator, tmp_
         rate_limit_tier="intermediate",
         attach_default_listeners=False,
     )
+    resting: set[str] = set()
+    seen = threading.Condition()
+
+    def on_order(event: Any) -> None:
+        with seen:
+            if event.data.kind == "order_new":
+                resting.add(event.data.order.order_id)
+            seen.notify_all()
+
+    def until_resting(n: int) -> None:
+        with seen:
+            assert seen.wait_for(lambda: len(resting) >= n, timeout=10), len(resting)
+
     with Engine(config) as engine:
+        engine.on("order", on_order)
         engine.connect()
         futures = [engine.submit_spot_order(**_resting(i)) for i in range(CAP - 1)]
         placed = [f.result(timeout=10).result for f in futures]
+        # only what Kraken shows resting counts: wait until every one is `new`
+        until_resting(CAP - 1)
 
         # a batch of two would make 81: refused whole, naming the pair
         batch = engine.batch_submit_spot_orders("BTC/USD", [_resting(100), _resting(101)])
@@ -57,6 +74,7 @@ def test_orders_past_the_pairs_open_cap_are_refused_locally(sim: Simulator, tmp_
             batch.result(timeout=5)
         assert caught.value.field == "symbol"
         assert engine.submit_spot_order(**_resting(102)).result(timeout=5).success  # the 80th
+        until_resting(CAP)
         with pytest.raises(LocalRejection):
             engine.submit_spot_order(**_resting(103)).result(timeout=5)
         # the cap is per pair
