@@ -671,21 +671,30 @@ class OrderManagerActor(pykka.ThreadingActor):
 
     def _drain_facts(self, intake_first: bool = True) -> None:
         self.inlet.scheduled = False
+        facts = self.inlet.queue
         while True:
             if intake_first and not self._gate_closed and self._intake.qsize():
-                # new orders first, between batches too: their callers wait on the wire, facts
+                # new orders first, between rounds too: their callers wait on the wire, facts
                 # only on the disk (in a closed loop the next order arrives while the last
                 # one's answer and reports are being applied)
                 self._drain()
-            batch: list[Any] = []
-            while len(batch) < _DRAIN_MAX:
-                try:
-                    batch.append(self.inlet.queue.get_nowait())
-                except queue.Empty:
-                    break
-            if not batch:
+            # a round applies every fact queued when it starts, in transactions of at most
+            # _DRAIN_MAX: under load the facts (three or four per order) never fall behind
+            # the orders that make them
+            left = facts.qsize()
+            if not left:
                 return
-            self._apply_facts(batch)
+            while left > 0:
+                batch: list[Any] = []
+                while len(batch) < min(_DRAIN_MAX, left):
+                    try:
+                        batch.append(facts.get_nowait())
+                    except queue.Empty:
+                        break
+                if not batch:
+                    break
+                left -= len(batch)
+                self._apply_facts(batch)
 
     def _apply_facts(self, facts: list[Any]) -> None:
         """Apply answers and reports in one transaction: under load they arrive in bursts, and
