@@ -103,29 +103,50 @@ def make_engine(
     return engine
 
 
-# past this many WAL frames (64 MiB of 4 KiB pages) a checkpoint also truncates the log
-WAL_TRUNCATE_FRAMES = 16_384
+# past this many WAL frames (64 MiB of 4 KiB pages) a checkpoint also rewinds the log
+WAL_RESTART_FRAMES = 16_384
+
+# frames a RESTART checkpoint may still have to copy (about 1 MiB): it copies them while the
+# writer waits, and a backlog of thousands (PASSIVE kept out by a read or a commit) stalled
+# order-manager commits for 100-300 ms
+WAL_RESTART_LEFT_MAX = 256
 
 
-def checkpoint_wal(engine: Engine, truncate_frames: int = WAL_TRUNCATE_FRAMES) -> None:
+def should_restart(
+    log_frames: int | None,
+    checkpointed: int | None,
+    restart_frames: int = WAL_RESTART_FRAMES,
+    left_max: int = WAL_RESTART_LEFT_MAX,
+) -> bool:
+    """After a PASSIVE checkpoint: rewind the WAL when it is long and the PASSIVE pass left
+    little to copy; otherwise wait for a turn on which it did."""
+    if log_frames is None or checkpointed is None or log_frames < restart_frames:
+        return False
+    return log_frames - checkpointed <= left_max
+
+
+def checkpoint_wal(engine: Engine, restart_frames: int = WAL_RESTART_FRAMES) -> None:
     """One PASSIVE checkpoint: copies what it can without waiting for readers or the writer.
 
     Under a steady stream of commits a PASSIVE checkpoint never finds the log fully copied at
     the moment a write begins, so SQLite never rewinds it: the WAL (and its index, mapped into
-    every connection) grows with the number of orders. Once it holds `truncate_frames` frames,
-    a TRUNCATE checkpoint follows: it copies the few frames left and empties the file. While it
-    runs it holds the writer off, so it never waits for readers (busy timeout 0): with a read
-    in progress it gives up until the next turn, and the order manager's commit waits only for
-    the copy of the frames the PASSIVE pass left.
+    every connection) grows with the number of orders. Once it holds `restart_frames` frames, a
+    RESTART checkpoint follows, on a turn where the PASSIVE pass left at most
+    `WAL_RESTART_LEFT_MAX` frames: it copies those while it holds the writer off, and the next
+    commit writes the log from its start again, so the file stops growing at about
+    `restart_frames` pages. Not TRUNCATE: cutting a 64 MiB file while the writer waits stalled
+    commits for 100-300 ms on a slow disk, for nothing but a smaller file between turns. It
+    waits at most 5 ms for the writer's transaction to end and for readers (busy timeout):
+    with a read or a write in progress it gives up until the next turn.
     """
     if engine.dialect.name != "sqlite":
         return
     with engine.connect() as conn:
         row = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if row is not None and row[1] is not None and row[1] >= truncate_frames:
-            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+        if row is not None and should_restart(row[1], row[2], restart_frames):
+            conn.exec_driver_sql("PRAGMA busy_timeout=5")
             try:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(RESTART)")
             finally:
                 conn.exec_driver_sql("PRAGMA busy_timeout=5000")
 
