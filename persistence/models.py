@@ -77,7 +77,8 @@ class OrderRow(Base):
     __table_args__ = (
         CheckConstraint(_one_of("status", ORDER_STATUSES), name="status"),
         CheckConstraint(_one_of("origin", ("engine", "external")), name="origin"),
-        Index("ix_orders_account_cl_ord_id", "account", "cl_ord_id"),
+        # cl_ord_id first: the CLI and History look an order up by it without an account too
+        Index("ix_orders_cl_ord_id_account", "cl_ord_id", "account"),
         Index("ix_orders_account_symbol_created_at", "account", "symbol", "created_at"),
         Index("ix_orders_account_status", "account", "status"),
         Index("ix_orders_created_at", "created_at"),
