@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from limits_support import engine_config
 
-from engine import Engine, EngineConfig
+from engine import Engine
 from engine.errors import NotSent, VenueRejection
 from engine.simulator import Simulator
 from persistence.history import History
@@ -37,18 +38,7 @@ def make_sim() -> Iterator[Callable[[str], Simulator]]:
 
 
 def _engine(sim: Simulator, tmp_path: Path, tier: str, **extra: Any) -> Engine:
-    config = EngineConfig(
-        api_key=sim.api_key,
-        api_secret=sim.api_secret,
-        ws_url=sim.ws_url,
-        rest_url=sim.rest_url,
-        database_url=f"sqlite:///{tmp_path / 'orders.db'}",
-        dead_mans_switch_timeout=0,
-        rate_limit_tier=tier,
-        attach_default_listeners=False,
-        **extra,
-    )
-    return Engine(config).start()
+    return Engine(engine_config(sim, tmp_path, tier, **extra)).start()
 
 
 def _buy(i: int) -> dict[str, Any]:

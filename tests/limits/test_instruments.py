@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from limits_support import engine_config
 
 from engine import Engine, EngineConfig
 from engine.errors import LocalRejection
@@ -27,18 +28,7 @@ def sim() -> Iterator[Simulator]:
 
 
 def _config(sim: Simulator, tmp_path: Path, **extra: Any) -> EngineConfig:
-    values: dict[str, Any] = {
-        "api_key": sim.api_key,
-        "api_secret": sim.api_secret,
-        "ws_url": sim.ws_url,
-        "rest_url": sim.rest_url,
-        "database_url": f"sqlite:///{tmp_path / 'orders.db'}",
-        "dead_mans_switch_timeout": 0,
-        "rate_limit_tier": "unlimited",
-        "attach_default_listeners": False,
-    }
-    values.update(extra)
-    return EngineConfig(**values)
+    return engine_config(sim, tmp_path, **extra)
 
 
 def _order(**extra: Any) -> dict[str, Any]:

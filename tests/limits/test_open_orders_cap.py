@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from limits_support import engine_config
 
-from engine import Engine, EngineConfig
+from engine import Engine
 from engine.errors import LocalRejection
 from engine.simulator import Simulator
 from persistence.history import History
@@ -37,16 +38,7 @@ def _resting(i: int, symbol: str = "BTC/USD") -> dict[str, Any]:
 
 
 def test_orders_past_the_pairs_open_cap_are_refused_locally(sim: Simulator, tmp_path: Path) -> None:
-    config = EngineConfig(
-        api_key=sim.api_key,
-        api_secret=sim.api_secret,
-        ws_url=sim.ws_url,
-        rest_url=sim.rest_url,
-        database_url=f"sqlite:///{tmp_path / 'orders.db'}",
-        dead_mans_switch_timeout=0,
-        rate_limit_tier="intermediate",
-        attach_default_listeners=False,
-    )
+    config = engine_config(sim, tmp_path, "intermediate")
     resting: set[str] = set()
     seen = threading.Condition()
 
