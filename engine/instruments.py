@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import KrakenRouterError, LocalRejection
 from engine.kraken.codec import decode, encode
-from engine.kraken.pairs import PairMap, check_amend_rules, check_order_rules
+from engine.kraken.pairs import PairMap, check_order_rules, check_price_and_size
 from persistence import repository
 
 __all__ = ["CACHE_KEY", "Instruments"]
@@ -151,30 +151,27 @@ class Instruments:
         pairs = self._pairs
         if pairs is None:
             return
-        qty = params.get("order_qty")
-        price = params.get("limit_price")
-        if params.get("limit_price_type") not in (None, "static"):
-            price = None  # an offset, not a price: the tick does not apply
         try:
             instrument = pairs.instrument(symbol)
         except LocalRejection:
             return  # a pair no longer listed: Kraken decides
-        check_amend_rules(
-            instrument,
-            Decimal(qty) if qty is not None else None,
-            Decimal(price) if price is not None else None,
-        )
+        check_price_and_size(instrument, *_qty_and_price(params))
 
 
 def _check_one(pairs: PairMap, symbol: str, params: Mapping[str, Any]) -> None:
-    instrument = pairs.instrument(symbol)
+    check_order_rules(
+        pairs.instrument(symbol),
+        *_qty_and_price(params),
+        post_only=bool(params.get("post_only")),
+    )
+
+
+def _qty_and_price(params: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None]:
     qty = params.get("order_qty")
     price = params.get("limit_price")
     if params.get("limit_price_type") not in (None, "static"):
         price = None  # an offset, not a price: the tick does not apply
-    check_order_rules(
-        instrument,
+    return (
         Decimal(qty) if qty is not None else None,
         Decimal(price) if price is not None else None,
-        post_only=bool(params.get("post_only")),
     )

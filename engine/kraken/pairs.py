@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.errors import LocalRejection, VenueProtocolError
 
-__all__ = ["Instrument", "PairMap", "check_amend_rules", "check_order_rules", "v2_symbol"]
+__all__ = ["Instrument", "PairMap", "check_order_rules", "check_price_and_size", "v2_symbol"]
 
 # WS v2 uses the common ticker where Kraken's legacy asset codes differ (§1).
 _V2_ASSET = {"XBT": "BTC", "XDG": "DOGE"}
@@ -162,7 +162,7 @@ def check_order_rules(
             pass
         else:
             raise LocalRejection("symbol", f"{instrument.symbol} is {status}, not online")
-    check_amend_rules(instrument, order_qty, limit_price)
+    check_price_and_size(instrument, order_qty, limit_price)
     if (
         order_qty is not None
         and limit_price is not None
@@ -174,13 +174,14 @@ def check_order_rules(
         )
 
 
-def check_amend_rules(
+def check_price_and_size(
     instrument: Instrument, order_qty: Decimal | None, limit_price: Decimal | None
 ) -> None:
-    """Refuse locally what Kraken would refuse in an `amend_order` of this pair's order: the
-    tick, the lot decimals and `ordermin` (the new total). Not the pair's status nor `costmin`:
-    Kraken does not document them for amends (nor does the simulator check them), and a local
-    refusal of what Kraken would accept is worse than a round trip. An offset is not a price.
+    """The tick, the lot decimals and `ordermin`: what every new order and every
+    `amend_order` of this pair's order must meet (for an amend, `order_qty` is the new total).
+    An amend is checked for nothing more (not the pair's status nor `costmin`): Kraken does not
+    document them for amends (nor does the simulator check them), and a local refusal of what
+    Kraken would accept is worse than a round trip. An offset is not a price.
 
     Raises:
         LocalRejection: naming `limit_price` or `order_qty`.
