@@ -108,6 +108,7 @@ class ConnectionActor(pykka.ThreadingActor):
         backoff: Backoff,
         budget: ConnectionBudget,
         subscribers: Callable[[], Sequence[Tellable]],
+        executions_to: Callable[[], Tellable | None],
     ) -> None:
         super().__init__()
         self._config = config
@@ -117,6 +118,9 @@ class ConnectionActor(pykka.ThreadingActor):
         self._backoff = backoff
         self._budget = budget
         self._subscribers = subscribers
+        # executions go to their one consumer: a tell to an actor that ignores them wakes its
+        # thread three times per order, each wake-up taking the GIL from the hot path
+        self._executions_to = executions_to
         self._transport: WebSocketTransport | None = None
         self._token: str | None = None
         self._session_no = 0
@@ -502,8 +506,7 @@ class ConnectionActor(pykka.ThreadingActor):
             gap = False
         if message.sequence is not None:
             self._last_sequence = max(message.sequence, self._last_sequence or 0)
-        for ref in self._subscribers():
-            self._tell(ref, ExecutionsReceived(message, self._session_no, gap))
+        self._tell(self._executions_to(), ExecutionsReceived(message, self._session_no, gap))
 
     def _on_status(self, frame: dict[str, Any]) -> None:
         status = parse_status(frame)

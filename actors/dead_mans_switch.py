@@ -23,7 +23,6 @@ from actors.listeners import EventBus
 from actors.messages import (
     ConnectionDown,
     ConnectionUp,
-    ExecutionsReceived,
     RequestAnswered,
     RequestNotSent,
     RequestUnanswered,
@@ -95,7 +94,7 @@ class DeadMansSwitchActor(pykka.ThreadingActor):
                 self._on_answer(response, now)
             case RequestUnanswered() | RequestNotSent():
                 self._state = deadman.on_arm_failed(self._state, now)
-            case ExecutionsReceived() | VenueStatusChanged():
+            case VenueStatusChanged():
                 pass
             case _:
                 log.warning("dead man's switch got an unknown message %r", type(message).__name__)

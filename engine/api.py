@@ -199,6 +199,7 @@ class Engine:
             ),
             ConnectionBudget(),
             lambda: (inlet, dms),
+            lambda: inlet,
         )
         self._wire = self._connection.proxy().wire.get(timeout=10)
         self._refs = [reconciler, orders, dms, self._connection]
