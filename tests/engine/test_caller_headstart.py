@@ -1,0 +1,140 @@
+"""After an answer, the order manager lets the answered caller go first: an order it submits
+within the head start is committed and sent before the answer's facts are applied, and facts
+that follow no answer (pushes, timeouts) are applied at once.
+
+The actor's object is driven on the test's thread, with a real SQLite file; the intake
+stands in for a caller who submits while the manager waits on it."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from concurrent.futures import Future
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.clock import SystemClock
+from actors.listeners import EventBus
+from actors.messages import (
+    DrainIntake,
+    PlaceOrders,
+    RequestAnswered,
+    RequestUnanswered,
+    SendRequest,
+)
+from actors.order_manager import DrainFacts, OrderManagerActor
+from engine.domain.order import OrderStatus
+from engine.kraken.envelope import parse_response
+from persistence.db import ensure_schema, make_engine, make_sessionmaker
+
+
+class _Intake(queue.SimpleQueue[Any]):
+    """An intake whose caller submits `arriving` while the manager waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arriving: PlaceOrders | None = None
+        self.waits = 0
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if block:
+            self.waits += 1
+            if self.arriving is not None:
+                self.put(self.arriving)
+                self.arriving = None
+        return super().get(block, timeout)
+
+
+class _Wire:
+    """Records what was sent and the first order's status at that moment."""
+
+    def __init__(self, manager: list[OrderManagerActor]) -> None:
+        self.sent: list[tuple[str, OrderStatus | None]] = []
+        self._manager = manager
+
+    def tell(self, message: Any) -> None:
+        assert isinstance(message, SendRequest)
+        first = self._manager[0]._book.get_by_pk(1)
+        self.sent.append((message.params["cl_ord_id"], first.status if first else None))
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, _Intake, _Wire]]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'orders.db'}")
+    ensure_schema(engine)
+    intake = _Intake()
+    holder: list[OrderManagerActor] = []
+    wire = _Wire(holder)
+    om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
+                           clock=SystemClock(), events=EventBus(), intake=intake,
+                           connection=lambda: wire, run_id=None)  # fmt: skip
+    holder.append(om)
+    om.on_start()
+    yield om, intake, wire
+    om.on_stop()
+    engine.dispose()
+
+
+def _place(cl_ord_id: str) -> PlaceOrders:
+    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD",
+              "order_qty": Decimal("0.01"), "limit_price": Decimal("1000"),
+              "cl_ord_id": cl_ord_id}  # fmt: skip
+    return PlaceOrders("add_order", params, Future())
+
+
+def _answer(pk: int) -> RequestAnswered:
+    response = parse_response({"method": "add_order", "req_id": 7, "success": True,
+                               "result": {"order_id": "OABCDE-FGHIJ-KLMNOP", "cl_ord_id": "a"},
+                               "time_in": "2024-05-01T12:00:00.000000Z",
+                               "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
+    return RequestAnswered((pk,), "add_order", 7, response)
+
+
+def _sent_first_order(om: OrderManagerActor, intake: _Intake) -> None:
+    intake.put(_place("a"))
+    om.on_receive(DrainIntake())
+    first = om._book.get_by_pk(1)
+    assert first is not None and first.status is OrderStatus.SUBMITTED
+
+
+def test_an_order_submitted_after_an_answer_goes_out_before_the_answer_is_applied(
+    manager: tuple[OrderManagerActor, _Intake, _Wire],
+) -> None:
+    om, intake, wire = manager
+    _sent_first_order(om, intake)
+    om.inlet.tell(_answer(1))
+    intake.arriving = _place("b")
+    om.on_receive(DrainFacts())
+    # b left while a still waited for its answer to be applied; then the answer was
+    assert wire.sent == [("a", OrderStatus.SUBMITTED), ("b", OrderStatus.SUBMITTED)]
+    first = om._book.get_by_pk(1)
+    assert first is not None and first.status is OrderStatus.PENDING_NEW
+    assert first.order_id == "OABCDE-FGHIJ-KLMNOP"
+
+
+def test_facts_are_applied_after_the_head_start_when_no_order_comes(
+    manager: tuple[OrderManagerActor, _Intake, _Wire],
+) -> None:
+    om, intake, wire = manager
+    _sent_first_order(om, intake)
+    om.inlet.tell(_answer(1))
+    om.on_receive(DrainFacts())
+    assert intake.waits == 1
+    first = om._book.get_by_pk(1)
+    assert first is not None and first.status is OrderStatus.PENDING_NEW
+    assert [cl for cl, _ in wire.sent] == ["a"]
+
+
+def test_facts_without_an_answer_are_applied_without_waiting(
+    manager: tuple[OrderManagerActor, _Intake, _Wire],
+) -> None:
+    om, intake, wire = manager
+    _sent_first_order(om, intake)
+    om.inlet.tell(RequestUnanswered((1,), "add_order", 7, "no answer within 10 s"))
+    intake.arriving = _place("b")
+    om.on_receive(DrainFacts())
+    assert intake.waits == 0
+    assert [cl for cl, _ in wire.sent] == ["a"]
