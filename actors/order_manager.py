@@ -59,7 +59,7 @@ from engine.errors import EngineStopped, LocalRejection, NotSent
 from engine.kraken.envelope import MethodResponse
 from persistence import repository
 
-__all__ = ["FactsInlet", "OrderEvent", "OrderManagerActor"]
+__all__ = ["FactsInlet", "Intake", "OrderEvent", "OrderManagerActor"]
 
 log = logging.getLogger("kraken_router.orders")
 
@@ -126,6 +126,27 @@ class FactsInlet:
                 self._ref.tell(message)
 
 
+class Intake(queue.SimpleQueue[PlaceOrders | ForwardRequest]):
+    """Where callers leave commands for the order manager, which is nudged once per burst.
+
+    A `DrainIntake` per command cost every caller a put into the actor's mailbox (a lock and
+    a wake-up) and the actor a message, and under load nearly all of them found the intake
+    already drained. The flag is cleared by the actor before it drains, so a command put
+    after that either is seen by the drain or sends a new nudge: none is left behind.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nudged = False
+
+    def submit(self, command: PlaceOrders | ForwardRequest, ref: pykka.ActorRef[Any]) -> None:
+        """Raises `pykka.ActorDeadError` when the actor is gone (the command stays unread)."""
+        self.put(command)
+        if not self.nudged:
+            self.nudged = True
+            ref.tell(DrainIntake())
+
+
 @dataclass(slots=True)
 class _Orphan:
     first_seen: float
@@ -143,7 +164,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         sessions: sessionmaker[Session],
         clock: Clock,
         events: EventBus,
-        intake: queue.SimpleQueue[PlaceOrders | ForwardRequest],
+        intake: Intake,
         connection: Callable[[], Tellable | None],
         reconciler: Callable[[], pykka.ActorRef[Any] | None] = lambda: None,
         run_id: int | None,
@@ -244,6 +265,7 @@ class OrderManagerActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         match message:
             case DrainIntake():
+                self._intake.nudged = False
                 self._drain()
             case DrainFacts():
                 self._yield_to_callers()
@@ -425,6 +447,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             self._drain_facts(intake_first=False)
         self._process(commands)
         if self._intake.qsize():
+            self._intake.nudged = True
             self.actor_ref.tell(DrainIntake())
 
     def _process(self, commands: list[PlaceOrders | ForwardRequest]) -> None:

@@ -18,7 +18,6 @@ else. Its figure is not a benchmark row.
 from __future__ import annotations
 
 import argparse
-import queue
 import sqlite3
 import sys
 import tempfile
@@ -158,7 +157,7 @@ def drive_apply_path(updates: int, orders: int, directory: Path) -> float:
     from actors.checkpointer import Checkpointer
     from actors.clock import SystemClock
     from actors.listeners import EventBus
-    from actors.order_manager import OrderManagerActor
+    from actors.order_manager import Intake, OrderManagerActor
     from persistence.db import ensure_schema, make_engine, make_sessionmaker
 
     database = make_engine(f"sqlite:///{directory / 'apply.db'}", wal_autocheckpoint=0)
@@ -177,7 +176,7 @@ def drive_apply_path(updates: int, orders: int, directory: Path) -> float:
                                     created_at=now, **order)  # fmt: skip
             placed.append(order)
     manager = OrderManagerActor(account="apply", sessions=sessions, clock=clock,
-                                events=EventBus(), intake=queue.SimpleQueue(),
+                                events=EventBus(), intake=Intake(),
                                 connection=lambda: None, run_id=None)  # fmt: skip
     try:
         manager.on_start()

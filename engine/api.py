@@ -12,7 +12,6 @@ import contextlib
 import gc
 import logging
 import os
-import queue
 import random
 import socket
 import threading
@@ -30,8 +29,8 @@ from actors.clock import SystemClock
 from actors.connection import ConnectionActor, Wire
 from actors.dead_mans_switch import CallerArm, DeadMansSwitchActor
 from actors.listeners import Event, EventBus
-from actors.messages import Connect, DrainIntake, ForwardRequest, PlaceOrders
-from actors.order_manager import OrderManagerActor
+from actors.messages import Connect, ForwardRequest, PlaceOrders
+from actors.order_manager import Intake, OrderManagerActor
 from actors.rate_limiter import RateLimiterActor
 from actors.reconciler import ReconcilerActor
 from actors.rest_client import RestClient
@@ -67,7 +66,7 @@ class Engine:
         self.config = config
         self._clock: Clock = clock or SystemClock()
         self._events = EventBus()
-        self._intake: queue.SimpleQueue[PlaceOrders | ForwardRequest] = queue.SimpleQueue()
+        self._intake = Intake()
         self._state = "new"
         self._lock = threading.Lock()
         self._authenticated = threading.Event()
@@ -498,9 +497,8 @@ class Engine:
             instruments.check_amend(symbol, params)
 
     def _enqueue(self, command: PlaceOrders | ForwardRequest) -> None:
-        self._intake.put(command)
         assert self._orders is not None
-        self._orders.tell(DrainIntake())
+        self._intake.submit(command, self._orders)
 
     def _require_running(self) -> pykka.ActorRef[ConnectionActor]:
         if self._state != "running" or self._connection is None:

@@ -7,7 +7,6 @@ stands in for a caller who submits while the manager waits on it."""
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Iterator
 from concurrent.futures import Future
 from decimal import Decimal
@@ -25,13 +24,13 @@ from actors.messages import (
     RequestUnanswered,
     SendRequest,
 )
-from actors.order_manager import DrainFacts, OrderManagerActor
+from actors.order_manager import DrainFacts, Intake, OrderManagerActor
 from engine.domain.order import OrderStatus
 from engine.kraken.envelope import parse_response
 from persistence.db import ensure_schema, make_engine, make_sessionmaker
 
 
-class _Intake(queue.SimpleQueue[Any]):
+class _Intake(Intake):
     """An intake whose caller submits `arriving` while the manager waits on it."""
 
     def __init__(self) -> None:

@@ -4,7 +4,6 @@ ORM commit together, and a failure leaves nothing of either. Runs on both dialec
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,7 +13,7 @@ from sqlalchemy import Engine
 
 from actors.clock import SystemClock
 from actors.listeners import EventBus
-from actors.order_manager import OrderManagerActor
+from actors.order_manager import Intake, OrderManagerActor
 from persistence import repository
 from persistence.db import make_sessionmaker
 from persistence.models import KvStateRow
@@ -26,7 +25,7 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 def manager(engine: Engine) -> Iterator[OrderManagerActor]:
     """The actor's object driven on this thread (its write path needs no mailbox)."""
     om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
-                           clock=SystemClock(), events=EventBus(), intake=queue.SimpleQueue(),
+                           clock=SystemClock(), events=EventBus(), intake=Intake(),
                            connection=lambda: None, run_id=None)  # fmt: skip
     om.on_start()
     yield om
