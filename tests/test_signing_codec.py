@@ -1,4 +1,5 @@
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,17 @@ def test_encode_never_uses_exponent_and_refuses_floats() -> None:
         decode("[1,2]")
     with pytest.raises(CodecError):
         decode("{not json")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(' \n{"a":1.5}\r\n', {"a": Decimal("1.5")}), (b'{"a":2}', {"a": 2})],
+)
+def test_decode_takes_what_json_loads_takes(text: str | bytes, expected: dict[str, Any]) -> None:
+    assert decode(text) == expected
+
+
+@pytest.mark.parametrize("text", ['{"a":1} x', '{"a":1}{"b":2}', "", "   ", b"\xff"])
+def test_decode_refuses_trailing_data_and_non_json(text: str | bytes) -> None:
+    with pytest.raises(CodecError):
+        decode(text)

@@ -21,10 +21,23 @@ class CodecError(ValueError):
     """The text is not a JSON object, or a value cannot be written as JSON."""
 
 
+# one decoder for every frame: `json.loads(text, parse_float=...)` builds a new one per call
+_DECODER = json.JSONDecoder(parse_float=Decimal)
+_WHITESPACE = " \t\n\r"
+
+
 def decode(text: str | bytes) -> dict[str, Any]:
     """Parse one frame; JSON floats become `Decimal`."""
     try:
-        value = json.loads(text, parse_float=Decimal)
+        if not isinstance(text, str):
+            text = text.decode("utf-8")
+        # raw_decode, not decode: decode's two whitespace regexes cost as much as parsing a
+        # short frame; the same text is refused (leading or trailing garbage included)
+        if text[:1] in _WHITESPACE:
+            text = text.lstrip(_WHITESPACE)
+        value, end = _DECODER.raw_decode(text)
+        if end != len(text) and text[end:].strip(_WHITESPACE):
+            raise ValueError(f"Extra data: line 1 column {end + 1} (char {end})")
     except (ValueError, UnicodeDecodeError) as exc:
         raise CodecError(f"malformed JSON: {exc}") from exc
     if not isinstance(value, dict):
