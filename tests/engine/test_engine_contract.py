@@ -39,11 +39,13 @@ class Statuses:
     def _on_order(self, event: Any) -> None:
         with self._cond:
             order = event.data.order
-            if order.order_id:
-                self._seen[order.order_id] = order.status.value
+            for key in (order.order_id, order.cl_ord_id):
+                if key:
+                    self._seen[key] = order.status.value
             self._cond.notify_all()
 
     def wait(self, order_id: str, status: str, timeout: float = 5.0) -> None:
+        """`order_id` may be a cl_ord_id (an order Kraken refused has no order_id)."""
         with self._cond:
             assert self._cond.wait_for(lambda: self._seen.get(order_id) == status, timeout), (
                 self._seen.get(order_id)
@@ -117,12 +119,13 @@ def test_post_only_refusal_either_way(
     statuses = Statuses(engine)
     engine.connect()
     crossing = _buy("70000.0", post_only=True)  # above the reference price: would take
-    future = engine.submit_spot_order(**crossing)
+    future = engine.submit_spot_order(**crossing, cl_ord_id="post-only-crossing")
     if refusal == "sync":
         with pytest.raises(VenueRejection) as caught:
             future.result(timeout=5)
         assert caught.value.error == "EOrder:Post only order"
-        engine.wait_for_events()
+        # the future follows the answer; the database follows a moment later
+        statuses.wait("post-only-crossing", "rejected")
         assert [o.status for o in History(engine.config.database_url).orders()] == ["rejected"]
     else:
         order_id = future.result(timeout=5).result.order_id
