@@ -47,7 +47,7 @@ import pykka
 from sqlalchemy.orm import Session, sessionmaker
 
 from actors.dead_mans_switch import CallerArm
-from actors.messages import DrainIntake, ForwardRequest
+from actors.messages import ForwardRequest
 from actors.operator import OperatorWatcher
 from engine.domain.reports import OrderStatusReport
 from engine.errors import EngineStopped, KrakenRouterError
@@ -605,11 +605,10 @@ class ShutdownCoordinator:
     def _cancel_all(self, steps: _Steps, deadline: _Deadline) -> None:
         engine = self._engine
         future: Future[Any] = Future()
-        engine._intake.put(
+        # past stop_accepting the public methods refuse: the same intake, one nudge per burst
+        engine._enqueue(
             ForwardRequest("cancel_all", build_params("cancel_all", {}), future, True, 1)
         )
-        assert engine._orders is not None
-        engine._orders.tell(DrainIntake())
         ws_error: str
         try:
             response = future.result(
