@@ -109,6 +109,7 @@ class FactsInlet:
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.scheduled = False
         self.caller_answered = False  # an answer was queued: its caller is being woken
+        self.fill_queued = False  # a fill was queued: its events must not wait
         self._ref = ref
 
     def tell(self, message: Any) -> None:
@@ -118,6 +119,8 @@ class FactsInlet:
             self.queue.put(message)
             if type(message) is RequestAnswered:
                 self.caller_answered = True
+            elif type(message) is ExecutionsReceived and message.message.fills:
+                self.fill_queued = True
             if not self.scheduled:
                 self.scheduled = True
                 with contextlib.suppress(pykka.ActorDeadError):  # stopped: engine shutting down
@@ -405,13 +408,15 @@ class OrderManagerActor(pykka.ThreadingActor):
         loop the caller's next order then waits for a commit it does not need. Blocked on the
         intake instead, this thread gives up the GIL; the next order, if it comes, is
         committed and sent first, and the facts are applied while it is on the wire. The
-        price: when no order follows, the answer's facts (a fill among them, say) and the
-        events they publish come up to `_CALLER_HEADSTART_S` later.
+        price: when no order follows, the answer's facts and the events they publish come up
+        to `_CALLER_HEADSTART_S` later. Not when a fill is among them: a strategy hedging on
+        its `execution` event waits for nothing.
         """
         inlet = self.inlet
-        if not inlet.caller_answered or self._gate_closed or self._intake.qsize():
+        answered, filled = inlet.caller_answered, inlet.fill_queued
+        inlet.caller_answered = inlet.fill_queued = False
+        if not answered or filled or self._gate_closed or self._intake.qsize():
             return
-        inlet.caller_answered = False
         try:
             first = self._intake.get(timeout=_CALLER_HEADSTART_S)
         except queue.Empty:

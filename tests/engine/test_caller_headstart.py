@@ -19,6 +19,7 @@ from actors.clock import SystemClock
 from actors.listeners import EventBus
 from actors.messages import (
     DrainIntake,
+    ExecutionsReceived,
     PlaceOrders,
     RequestAnswered,
     RequestUnanswered,
@@ -27,6 +28,7 @@ from actors.messages import (
 from actors.order_manager import DrainFacts, Intake, OrderManagerActor
 from engine.domain.order import OrderStatus
 from engine.kraken.envelope import parse_response
+from engine.kraken.executions import parse_executions
 from persistence.db import ensure_schema, make_engine, make_sessionmaker
 
 
@@ -137,3 +139,30 @@ def test_facts_without_an_answer_are_applied_without_waiting(
     om.on_receive(DrainFacts())
     assert intake.waits == 0
     assert [cl for cl, _ in wire.sent] == ["a"]
+
+
+def _trade(order_id: str) -> ExecutionsReceived:
+    report = {"order_id": order_id, "cl_ord_id": "a", "exec_id": "TEXEC-1", "exec_type": "trade",
+              "order_status": "partially_filled", "symbol": "BTC/USD", "side": "buy",
+              "order_type": "limit", "order_qty": Decimal("0.01"), "limit_price": Decimal("1000"),
+              "last_qty": Decimal("0.004"), "last_price": Decimal("1000"), "cost": Decimal("4"),
+              "cum_qty": Decimal("0.004"), "cum_cost": Decimal("4"),
+              "timestamp": "2024-05-01T12:00:00.000200Z", "liquidity_ind": "m"}  # fmt: skip
+    frame = {"channel": "executions", "type": "update", "data": [report], "sequence": 3}
+    return ExecutionsReceived(parse_executions(frame), 1)
+
+
+def test_an_answer_that_came_with_a_fill_is_applied_without_waiting(
+    manager: tuple[OrderManagerActor, _Intake, _Wire],
+) -> None:
+    om, intake, wire = manager
+    _sent_first_order(om, intake)
+    om.inlet.tell(_answer(1))
+    om.inlet.tell(_trade("OABCDE-FGHIJ-KLMNOP"))
+    intake.arriving = _place("b")
+    om.on_receive(DrainFacts())
+    assert intake.waits == 0, "a fill's events do not wait for the caller's next order"
+    assert [cl for cl, _ in wire.sent] == ["a"]
+    first = om._book.get_by_pk(1)
+    assert first is not None and first.status is OrderStatus.PARTIALLY_FILLED
+    assert first.cum_qty == Decimal("0.004")
