@@ -16,12 +16,21 @@ when it resolves, each caller's future resolves with the batch's response (metho
 
 Under the `unlimited` tier the engine does not start this actor at all (the order manager talks
 to the connection directly); if it is started anyway, it passes every request straight through.
+
+The order manager tells through `gate`, not the actor's ref: while the actor is free, a request
+is priced, and sent when the counter allows, on the order manager's own thread (a hop to this
+actor's thread cost 0.12 ms of round trip). The actor's state is only ever touched under its
+lock; a request that meets the actor busy waits in a backlog, in order, for whoever holds the
+lock next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -52,7 +61,7 @@ from engine.kraken import ratelimit
 from engine.kraken.request_costs import make_throttle
 from engine.kraken.venue_errors import ErrorKind, classify_error
 
-__all__ = ["RateLimiterActor"]
+__all__ = ["Gate", "RateLimiterActor"]
 
 log = logging.getLogger("kraken_router.rate_limit")
 
@@ -64,6 +73,11 @@ _FIXED = {"add_order": 1.0, "batch_add": 0.5, "amend_order": 1.0, "edit_order": 
 @dataclass(frozen=True, slots=True)
 class _Flush:
     """Held cancels: the messages that were ahead of this one have been handled."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Backlog:
+    """Requests wait in the backlog: the actor sends them on when it runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,16 +157,26 @@ class RateLimiterActor(pykka.ThreadingActor):
         }
         self._max_wait = 0.0
         self._max_cancel_wait = 0.0
+        # see the module docstring: `gate` prices requests on the sender's thread when it can
+        self._lock = threading.RLock()
+        self._backlog: deque[SendRequest] = deque()
+        self._stopped = False
+        self.gate = Gate(self)
 
     # -- pykka hooks -------------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        with self._lock:
+            self._drain_backlog()
+            self._handle(message)
+        return None
+
+    def _handle(self, message: Any) -> None:
         match message:
             case SendRequest():
-                if self._passthrough:
-                    self._tell_connection(message)
-                else:
-                    self._offer(message)
+                self._admit(message)
+            case _Backlog():
+                pass  # drained above
             case Tick():
                 if self._held:
                     self._apply(self._throttle.poll(self._now()))
@@ -175,29 +199,46 @@ class RateLimiterActor(pykka.ThreadingActor):
                     connection.tell(message)
             case _:
                 log.warning("rate limiter got an unknown message %r", type(message).__name__)
-        return None
 
     def on_stop(self) -> None:
-        for request in self._held.values():
-            _fail(request.future, EngineStopped(f"{request.method}: engine stopped, not sent"))
-            if request.reply_to is not None:
-                request.reply_to.tell(RequestNotSent(request.ref, request.method, "stopped"))
-        self._held.clear()
+        with self._lock:
+            self._stopped = True
+            for request in [*self._held.values(), *self._backlog]:
+                _stopped_before_sending(request)
+            self._held.clear()
+            self._backlog.clear()
+
+    def _drain_backlog(self) -> None:
+        """Holding the lock: admit what `Gate.tell` left, in the order it came."""
+        while self._backlog:
+            request = self._backlog.popleft()
+            if self._stopped:
+                _stopped_before_sending(request)
+            else:
+                self._admit(request)
+
+    def _admit(self, request: SendRequest) -> None:
+        if self._passthrough:
+            self._tell_connection(request)
+        else:
+            self._offer(request)
 
     # -- queries (through the proxy) ---------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         """Counters for operators and tests: what waited, for how long, what was coalesced."""
-        return {
-            **self._stats,
-            "tier": self._tier.name,
-            "waiting": self._throttle.waiting(),
-            "max_wait_s": self._max_wait,
-            "max_cancel_wait_s": self._max_cancel_wait,
-        }
+        with self._lock:
+            return {
+                **self._stats,
+                "tier": self._tier.name,
+                "waiting": self._throttle.waiting(),
+                "max_wait_s": self._max_wait,
+                "max_cancel_wait_s": self._max_cancel_wait,
+            }
 
     def counter(self, symbol: str) -> float:
-        return self._throttle.value(symbol, self._now())
+        with self._lock:
+            return self._throttle.value(symbol, self._now())
 
     # -- policy ------------------------------------------------------------------------------
 
@@ -325,6 +366,45 @@ class RateLimiterActor(pykka.ThreadingActor):
             _fail(request.future, NotSent(f"{request.method}: no connection; not sent"))
             return
         connection.tell(request)
+
+
+class Gate:
+    """The limiter as the order manager sees it: `tell` a `SendRequest` and it is priced (and
+    sent, when the counter allows) on the sender's own thread while the actor is free, on the
+    actor's thread otherwise, in the order told. Anything else is told to the actor. Raises
+    `pykka.ActorDeadError` like a ref."""
+
+    def __init__(self, actor: RateLimiterActor) -> None:
+        self._actor = actor
+
+    def tell(self, message: Any) -> None:
+        actor = self._actor
+        ref = actor.actor_ref
+        if not isinstance(message, SendRequest):
+            ref.tell(message)
+            return
+        if not ref.is_alive():
+            raise pykka.ActorDeadError(f"{ref} not found")
+        actor._backlog.append(message)
+        if actor._lock.acquire(blocking=False):
+            try:
+                actor._drain_backlog()
+            finally:
+                actor._lock.release()
+            return
+        try:
+            ref.tell(_Backlog())
+        except pykka.ActorDeadError:
+            # stopped meanwhile: the caller reports it unsent, so it must not also leave here
+            with contextlib.suppress(ValueError):
+                actor._backlog.remove(message)
+            raise
+
+
+def _stopped_before_sending(request: SendRequest) -> None:
+    _fail(request.future, EngineStopped(f"{request.method}: engine stopped, not sent"))
+    if request.reply_to is not None:
+        request.reply_to.tell(RequestNotSent(request.ref, request.method, "stopped"))
 
 
 def _id_count(request: SendRequest) -> int:

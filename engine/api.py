@@ -31,7 +31,7 @@ from actors.dead_mans_switch import CallerArm, DeadMansSwitchActor
 from actors.listeners import Event, EventBus
 from actors.messages import Connect, ForwardRequest, PlaceOrders
 from actors.order_manager import Intake, OrderManagerActor
-from actors.rate_limiter import RateLimiterActor
+from actors.rate_limiter import Gate, RateLimiterActor
 from actors.reconciler import ReconcilerActor
 from actors.rest_client import RestClient
 from actors.ticker import Ticker
@@ -78,6 +78,7 @@ class Engine:
         self._orders: pykka.ActorRef[OrderManagerActor] | None = None
         self._dms: pykka.ActorRef[DeadMansSwitchActor] | None = None
         self._limiter: pykka.ActorRef[RateLimiterActor] | None = None
+        self._limiter_gate: Gate | None = None
         self._instruments: Instruments | None = None
         self._rest: RestClient | None = None
         self._db: Any = None
@@ -151,6 +152,7 @@ class Engine:
                 connection=lambda: self._wire,
                 request_timeout=config.request_timeout,
             )
+            self._limiter_gate = self._limiter.proxy().gate.get(timeout=10)
         reconciler = ReconcilerActor.start(self._rest, self._clock)
         orders = OrderManagerActor.start(
             account=config.account,
@@ -159,7 +161,7 @@ class Engine:
             events=self._events,
             intake=self._intake,
             # requests leave on the order manager's own thread when the socket is ready
-            connection=lambda: self._limiter or self._wire,
+            connection=lambda: self._limiter_gate or self._wire,
             reconciler=lambda: reconciler,
             run_id=self._run_id,
             request_timeout=config.request_timeout,
