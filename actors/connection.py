@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import pykka
 
+from actors.handover import hand_over
 from actors.listeners import EventBus
 from actors.messages import (
     Connect,
@@ -670,18 +671,7 @@ class Wire:
         if not isinstance(message, SendRequest):
             ref.tell(message)
             return
-        if not ref.is_alive():
-            raise pykka.ActorDeadError(f"{ref} not found")
-        actor._send_backlog.append(message)
-        if actor._try_send_now():
-            return
-        try:
-            ref.tell(WireBacklog())
-        except pykka.ActorDeadError:
-            # stopped meanwhile: the caller reports it unsent, so it must not also leave here
-            with contextlib.suppress(ValueError):
-                actor._send_backlog.remove(message)
-            raise
+        hand_over(ref, actor._send_backlog, message, actor._try_send_now, WireBacklog())
 
 
 class _ReaderInlet:

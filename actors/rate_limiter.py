@@ -26,7 +26,6 @@ lock next.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import threading
@@ -38,6 +37,7 @@ from typing import Any
 
 import pykka
 
+from actors.handover import hand_over
 from actors.listeners import EventBus
 from actors.messages import (
     Connect,
@@ -217,6 +217,16 @@ class RateLimiterActor(pykka.ThreadingActor):
             else:
                 self._admit(request)
 
+    def _try_admit_now(self) -> bool:
+        """On a sender's thread: admit the backlog if the actor is free."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._drain_backlog()
+            return True
+        finally:
+            self._lock.release()
+
     def _admit(self, request: SendRequest) -> None:
         if self._passthrough:
             self._tell_connection(request)
@@ -383,22 +393,7 @@ class Gate:
         if not isinstance(message, SendRequest):
             ref.tell(message)
             return
-        if not ref.is_alive():
-            raise pykka.ActorDeadError(f"{ref} not found")
-        actor._backlog.append(message)
-        if actor._lock.acquire(blocking=False):
-            try:
-                actor._drain_backlog()
-            finally:
-                actor._lock.release()
-            return
-        try:
-            ref.tell(_Backlog())
-        except pykka.ActorDeadError:
-            # stopped meanwhile: the caller reports it unsent, so it must not also leave here
-            with contextlib.suppress(ValueError):
-                actor._backlog.remove(message)
-            raise
+        hand_over(ref, actor._backlog, message, actor._try_admit_now, _Backlog())
 
 
 def _stopped_before_sending(request: SendRequest) -> None:

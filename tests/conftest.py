@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -21,6 +22,21 @@ import websocket
 from engine.kraken.codec import decode, encode
 from engine.kraken.signing import kraken_sign
 from engine.simulator import Simulator
+
+
+def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait for another thread's progress, bounded (no fixed sleep stands in for an event)."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        tick.wait(0.001)
+
+
+@pytest.fixture
+def until() -> Callable[..., None]:
+    """`until(predicate, timeout=5.0)`: poll another thread's progress, failing at the timeout."""
+    return _until
 
 
 @pytest.fixture

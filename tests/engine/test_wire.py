@@ -4,8 +4,6 @@ and answers wait in its backlogs, in order, and nothing is lost or sent twice.""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -27,15 +25,6 @@ def connected(make_engine: Callable[..., Engine]) -> tuple[Engine, ConnectionAct
     return engine, actor
 
 
-def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for another thread's progress, bounded (no fixed sleep stands in for an event)."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        tick.wait(0.001)
-
-
 def _order(i: int) -> dict[str, Any]:
     return {
         "order_type": "limit",
@@ -47,12 +36,12 @@ def _order(i: int) -> dict[str, Any]:
 
 
 def test_requests_that_meet_a_busy_actor_leave_in_the_order_told(
-    connected: tuple[Engine, ConnectionActor], sim: Simulator
+    connected: tuple[Engine, ConnectionActor], until: Callable[..., None], sim: Simulator
 ) -> None:
     engine, actor = connected
     with actor._lock:
         futures = [engine.submit_spot_order(**_order(i)) for i in range(20)]
-        _until(lambda: len(actor._send_backlog) == 20)
+        until(lambda: len(actor._send_backlog) == 20)
         assert sim.control.state()["orders"] == [], "nothing left while the actor was busy"
     placed = [f.result(timeout=5).result for f in futures]
     truth = sim.control.wait_for(lambda s: len(s["orders"]) == 20)
@@ -65,13 +54,14 @@ def test_requests_that_meet_a_busy_actor_leave_in_the_order_told(
 
 def test_an_answer_read_while_the_actor_is_busy_is_settled_once_it_is_free(
     connected: tuple[Engine, ConnectionActor],
+    until: Callable[..., None],
 ) -> None:
     engine, actor = connected
     with actor._lock:
         future = engine.submit_spot_order(**_order(0))
-        _until(lambda: len(actor._send_backlog) == 1)
+        until(lambda: len(actor._send_backlog) == 1)
         actor._drain_sends()  # transmit it from here, still holding the lock
-        _until(lambda: len(actor._answer_backlog) == 1)  # the reader could not settle it
+        until(lambda: len(actor._answer_backlog) == 1)  # the reader could not settle it
         assert not future.done()
     placed = future.result(timeout=5).result
     assert placed.order_id
@@ -81,12 +71,13 @@ def test_an_answer_read_while_the_actor_is_busy_is_settled_once_it_is_free(
 
 def test_pushes_are_handled_on_the_reader_thread_while_the_actor_is_free(
     connected: tuple[Engine, ConnectionActor],
+    until: Callable[..., None],
 ) -> None:
     engine, actor = connected
     told = actor._frames_told
     for i in range(10):  # one at a time, so that the order manager is not sending meanwhile
         placed = engine.submit_spot_order(**_order(i)).result(timeout=5).result
-        _until(lambda p=placed: _status(engine, p.order_id) == "new")
+        until(lambda p=placed: _status(engine, p.order_id) == "new")
     # 20 executions frames were read (pending_new and new of each order); a heartbeat or a
     # tick may meet the actor holding its lock, but most frames skip the mailbox
     assert actor._frames_told - told < 10
@@ -94,6 +85,7 @@ def test_pushes_are_handled_on_the_reader_thread_while_the_actor_is_free(
 
 def test_pushes_read_while_the_actor_is_busy_keep_their_order(
     connected: tuple[Engine, ConnectionActor],
+    until: Callable[..., None],
 ) -> None:
     engine, actor = connected
     seen: list[tuple[str, str | None]] = []
@@ -101,12 +93,12 @@ def test_pushes_read_while_the_actor_is_busy_keep_their_order(
     told = actor._frames_told
     with actor._lock:
         futures = [engine.submit_spot_order(**_order(i)) for i in range(5)]
-        _until(lambda: len(actor._send_backlog) == 5)
+        until(lambda: len(actor._send_backlog) == 5)
         actor._drain_sends()  # transmit while the actor is busy
         # pending_new and new of each order: every one waits in the mailbox, in order
-        _until(lambda: actor._frames_told - told == 10)
+        until(lambda: actor._frames_told - told == 10)
     placed = [f.result(timeout=5).result for f in futures]
-    _until(lambda: all(_status(engine, p.order_id) == "new" for p in placed))
+    until(lambda: all(_status(engine, p.order_id) == "new" for p in placed))
     engine.wait_for_events()
     assert actor._frames_handled == actor._frames_told
     for p in placed:

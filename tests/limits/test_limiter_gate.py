@@ -5,7 +5,6 @@ in the backlog when the limiter stops ends `not_sent`. Simulator and engine on t
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -37,15 +36,6 @@ def limited(tmp_path: Path) -> Iterator[tuple[Engine, RateLimiterActor, Simulato
             engine.stop()
 
 
-def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Wait for another thread's progress, bounded (no fixed sleep stands in for an event)."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        tick.wait(0.001)
-
-
 def _order(i: int) -> dict[str, Any]:
     return {"order_type": "limit", "side": "buy", "symbol": "BTC/USD",
             "order_qty": Decimal("0.01"), "limit_price": Decimal(f"{20000 + i}.0")}  # fmt: skip
@@ -70,11 +60,12 @@ def test_a_request_is_priced_on_the_order_managers_thread_while_the_limiter_is_f
 
 def test_requests_that_meet_a_busy_limiter_leave_in_the_order_told(
     limited: tuple[Engine, RateLimiterActor, Simulator],
+    until: Callable[..., None],
 ) -> None:
     engine, actor, sim = limited
     with actor._lock:
         futures = [engine.submit_spot_order(**_order(i)) for i in range(10)]
-        _until(lambda: len(actor._backlog) == 10)
+        until(lambda: len(actor._backlog) == 10)
         assert sim.control.state()["orders"] == [], "nothing left while the limiter was busy"
     placed = [f.result(timeout=5).result for f in futures]
     truth = sim.control.wait_for(lambda s: len(s["orders"]) == 10)
@@ -87,11 +78,12 @@ def test_requests_that_meet_a_busy_limiter_leave_in_the_order_told(
 
 def test_requests_in_the_backlog_when_the_limiter_stops_end_not_sent(
     limited: tuple[Engine, RateLimiterActor, Simulator],
+    until: Callable[..., None],
 ) -> None:
     engine, actor, sim = limited
     with actor._lock:
         futures = [engine.submit_spot_order(**_order(i), cl_ord_id=f"left-{i}") for i in range(3)]
-        _until(lambda: len(actor._backlog) == 3)
+        until(lambda: len(actor._backlog) == 3)
         actor.on_stop()  # what pykka runs when the engine stops (the lock is re-entrant)
     for future in futures:
         assert isinstance(future.exception(timeout=5), EngineStopped)
