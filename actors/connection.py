@@ -11,12 +11,12 @@ without an answer when its time is up, or when the socket ends, resolves as outc
 the order may be live, and only reconciliation may say otherwise. A `Tick` drives every
 timeout, the application ping and the liveness check, so nothing here sleeps.
 
-The hot path skips the actor's mailbox: the order manager tells its requests to the `Wire`,
-which transmits them on the order manager's own thread, and the socket's reader thread settles
-answers to pending requests itself, and the pushes (executions, status) too. Both only try
-the actor's lock; when the actor holds it, the request or answer waits in a backlog, in order,
-for the next holder, and a push goes through the mailbox (as do the pushes read after it, so
-that they keep their order).
+The hot path skips the actor's mailbox: the order manager tells its requests to the `wire` (an
+`actors.handover.Door`), which transmits them on the order manager's own thread, and the
+socket's reader thread settles answers to pending requests itself, and the pushes (executions,
+status) too. Both only try the actor's lock; when the actor holds it, the request or answer
+waits in a backlog, in order, for the next holder, and a push goes through the mailbox (as do
+the pushes read after it, so that they keep their order).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 import pykka
 
-from actors.handover import hand_over
+from actors.handover import Door
 from actors.listeners import EventBus
 from actors.messages import (
     Connect,
@@ -74,7 +74,7 @@ from engine.kraken.trading import build_request
 from engine.kraken.venue_errors import ErrorKind, classify_error
 from engine.responses import MultiFrameResponse
 
-__all__ = ["ConnectionActor", "Wire"]
+__all__ = ["ConnectionActor"]
 
 log = logging.getLogger("kraken_router.connection")
 
@@ -154,7 +154,7 @@ class ConnectionActor(pykka.ThreadingActor):
         self._frames_lock = threading.Lock()
         self._frames_told = 0
         self._frames_handled = 0
-        self.wire = Wire(self)
+        self.wire = Door(self, self._send_backlog, self._try_send_now, WireBacklog())
 
     # -- pykka hooks -------------------------------------------------------------------------
 
@@ -316,7 +316,7 @@ class ConnectionActor(pykka.ThreadingActor):
     # -- the hot path, on the order manager's and the reader's threads ------------------------
 
     def _drain_sends(self) -> None:
-        """Holding the lock: transmit (or queue) what `Wire.tell` left, in the order it came."""
+        """Holding the lock: transmit (or queue) what the `wire` left, in the order it came."""
         while self._send_backlog:
             request = self._send_backlog.popleft()
             if self._stopping:
@@ -655,23 +655,6 @@ class ConnectionActor(pykka.ThreadingActor):
         if ref is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(message)
-
-
-class Wire:
-    """The connection actor as its hot senders see it: `tell` a `SendRequest` and it leaves on
-    the sender's own thread when the socket is ready (the actor's thread otherwise), in the
-    order told. Anything else is told to the actor. Raises `pykka.ActorDeadError` like a ref."""
-
-    def __init__(self, actor: ConnectionActor) -> None:
-        self._actor = actor
-
-    def tell(self, message: Any) -> None:
-        actor = self._actor
-        ref = actor.actor_ref
-        if not isinstance(message, SendRequest):
-            ref.tell(message)
-            return
-        hand_over(ref, actor._send_backlog, message, actor._try_send_now, WireBacklog())
 
 
 class _ReaderInlet:

@@ -1,10 +1,10 @@
 """Handing a request to an actor without a thread hop when the actor is free.
 
-The connection's `Wire` and the rate limiter's `Gate` both let a sender act on the actor's
-state from the sender's own thread, under the actor's lock, whenever it is free: a hop to the
-actor's thread (a wake-up and a GIL hand-over) cost a tenth of a millisecond or more of every
-round trip here. Requests always pass through a backlog, so that those that meet the actor busy
-keep their order: whoever holds the lock next, the actor or a later sender, sends them on.
+The connection's `wire` and the rate limiter's `gate` (each a `Door`) let a sender act on the
+actor's state from the sender's own thread, under the actor's lock, whenever it is free: a hop
+to the actor's thread (a wake-up and a GIL hand-over) cost a tenth of a millisecond or more of
+every round trip here. Requests always pass through a backlog, so that those that meet the actor
+busy keep their order: whoever holds the lock next, the actor or a later sender, sends them on.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import Any
 
 import pykka
 
-__all__ = ["hand_over"]
+from actors.messages import SendRequest
+
+__all__ = ["Door", "hand_over"]
 
 
 def hand_over(
@@ -43,3 +45,25 @@ def hand_over(
         with contextlib.suppress(ValueError):
             backlog.remove(item)
         raise
+
+
+class Door:
+    """An actor as its hot senders see it: `tell` a `SendRequest` and `try_now` handles it on
+    the sender's own thread while the actor is free (the actor's thread otherwise, when it is
+    told `nudge`), in the order told. Anything else is told to the actor. Raises
+    `pykka.ActorDeadError` like a ref."""
+
+    def __init__(
+        self, actor: pykka.Actor, backlog: deque[Any], try_now: Callable[[], bool], nudge: Any
+    ) -> None:
+        self._actor = actor
+        self._backlog = backlog
+        self._try_now = try_now
+        self._nudge = nudge
+
+    def tell(self, message: Any) -> None:
+        ref = self._actor.actor_ref
+        if not isinstance(message, SendRequest):
+            ref.tell(message)
+            return
+        hand_over(ref, self._backlog, message, self._try_now, self._nudge)

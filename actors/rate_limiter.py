@@ -37,7 +37,7 @@ from typing import Any
 
 import pykka
 
-from actors.handover import hand_over
+from actors.handover import Door
 from actors.listeners import EventBus
 from actors.messages import (
     Connect,
@@ -61,7 +61,7 @@ from engine.kraken import ratelimit
 from engine.kraken.request_costs import make_throttle
 from engine.kraken.venue_errors import ErrorKind, classify_error
 
-__all__ = ["Gate", "RateLimiterActor"]
+__all__ = ["RateLimiterActor"]
 
 log = logging.getLogger("kraken_router.rate_limit")
 
@@ -161,7 +161,7 @@ class RateLimiterActor(pykka.ThreadingActor):
         self._lock = threading.RLock()
         self._backlog: deque[SendRequest] = deque()
         self._stopped = False
-        self.gate = Gate(self)
+        self.gate = Door(self, self._backlog, self._try_admit_now, _Backlog())
 
     # -- pykka hooks -------------------------------------------------------------------------
 
@@ -209,7 +209,7 @@ class RateLimiterActor(pykka.ThreadingActor):
             self._backlog.clear()
 
     def _drain_backlog(self) -> None:
-        """Holding the lock: admit what `Gate.tell` left, in the order it came."""
+        """Holding the lock: admit what the `gate` (a `Door`) left, in the order it came."""
         while self._backlog:
             request = self._backlog.popleft()
             if self._stopped:
@@ -376,24 +376,6 @@ class RateLimiterActor(pykka.ThreadingActor):
             _fail(request.future, NotSent(f"{request.method}: no connection; not sent"))
             return
         connection.tell(request)
-
-
-class Gate:
-    """The limiter as the order manager sees it: `tell` a `SendRequest` and it is priced (and
-    sent, when the counter allows) on the sender's own thread while the actor is free, on the
-    actor's thread otherwise, in the order told. Anything else is told to the actor. Raises
-    `pykka.ActorDeadError` like a ref."""
-
-    def __init__(self, actor: RateLimiterActor) -> None:
-        self._actor = actor
-
-    def tell(self, message: Any) -> None:
-        actor = self._actor
-        ref = actor.actor_ref
-        if not isinstance(message, SendRequest):
-            ref.tell(message)
-            return
-        hand_over(ref, actor._backlog, message, actor._try_admit_now, _Backlog())
 
 
 def _stopped_before_sending(request: SendRequest) -> None:

@@ -26,12 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from actors.checkpointer import Checkpointer
 from actors.clock import SystemClock
-from actors.connection import ConnectionActor, Wire
+from actors.connection import ConnectionActor
 from actors.dead_mans_switch import CallerArm, DeadMansSwitchActor
+from actors.handover import Door
 from actors.listeners import Event, EventBus
 from actors.messages import Connect, ForwardRequest, PlaceOrders
 from actors.order_manager import Intake, OrderManagerActor
-from actors.rate_limiter import Gate, RateLimiterActor
+from actors.rate_limiter import RateLimiterActor
 from actors.reconciler import ReconcilerActor
 from actors.rest_client import RestClient
 from actors.ticker import Ticker
@@ -73,12 +74,12 @@ class Engine:
         self._refs: list[pykka.ActorRef[Any]] = []
         self._tickers: list[Ticker] = []
         self._connection: pykka.ActorRef[ConnectionActor] | None = None
-        self._wire: Wire | None = None
+        self._wire: Door | None = None
         self._write: Write | None = None
         self._orders: pykka.ActorRef[OrderManagerActor] | None = None
         self._dms: pykka.ActorRef[DeadMansSwitchActor] | None = None
         self._limiter: pykka.ActorRef[RateLimiterActor] | None = None
-        self._limiter_gate: Gate | None = None
+        self._limiter_gate: Door | None = None
         self._instruments: Instruments | None = None
         self._rest: RestClient | None = None
         self._db: Any = None
