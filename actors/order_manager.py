@@ -220,6 +220,9 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._book = OrderBook()
         self._orphans: dict[str, _Orphan] = {}
         self._amended_at: dict[int, datetime] = {}  # last amend sent, for the rate limiter
+        # Kraken order ids with fills recorded before any order row had the id (see
+        # `_claim_unlinked`); loaded at start, so a restart does not forget them
+        self._unlinked_fills: set[str] = set()
 
     # -- pykka hooks -------------------------------------------------------------------------
 
@@ -228,6 +231,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             for row in repository.live_orders(session, self._account):
                 self._book.add(_order_from_row(row))
             self._has_history = repository.get_kv(session, self._account, "last_sync") is not None
+            self._unlinked_fills = repository.unlinked_fill_order_ids(session, self._account)
         if self._book.live():
             # crash recovery: these are settled by reconciliation before new orders go out
             log.info("loaded %d live orders from the database", len(self._book.live()))
@@ -970,6 +974,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._book.replace(after)
         kind = report.exec_type or ("reconcile" if report.source == "reconciliation" else "report")
         self._write(session, order, after, now, report.source, kind, report.raw)
+        self._claim_unlinked(session, order, after, now, published)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, report.source))
         elif report.exec_type and report.exec_type not in _STATUS_WORDS:
@@ -985,8 +990,8 @@ class OrderManagerActor(pykka.ThreadingActor):
         published: list[OrderEvent],
     ) -> bool:
         """Record a fill once (keyed by exec_id, whichever path brought it)."""
-        order = self._book.get_by_order_id(order_id)
-        if order is None:
+        order = self._book.find_for_report(fill)  # its order_id, or its cl_ord_id for an
+        if order is None:  # order whose acknowledgement has not been applied
             row = repository.find_order(session, self._account, order_id=order_id)
             order = _order_from_row(row) if row is not None else None
         pk = order.pk if order is not None else None
@@ -995,6 +1000,8 @@ class OrderManagerActor(pykka.ThreadingActor):
         ):
             return False
         if order is None:
+            # recorded, not booked: the order that learns this id claims it
+            self._unlinked_fills.add(order_id)
             return True
         after = apply_fill(order, fill, now=now)
         self._book.replace(after)
@@ -1010,7 +1017,42 @@ class OrderManagerActor(pykka.ThreadingActor):
             self._write(session, order, after, now, fill.source, "fill", fill.raw)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, fill.source))
+        self._claim_unlinked(session, order, after, now, published)
         return True
+
+    def _claim_unlinked(
+        self,
+        session: Session,
+        before: Order,
+        after: Order,
+        now: datetime,
+        published: list[OrderEvent],
+    ) -> None:
+        """Book the fills recorded for an order before it was known by Kraken's id.
+
+        A fill that comes before its order's id is known here (the acknowledgement lost, a REST
+        trade read before its order) is recorded at once with no order; without this, the order
+        would later get its quantities from a report but never the fill's fee, and the fill
+        could not be booked again (fills are recorded once per exec_id).
+        """
+        order_id = after.order_id
+        if not order_id or order_id == before.order_id or order_id not in self._unlinked_fills:
+            return
+        self._unlinked_fills.discard(order_id)
+        assert after.pk is not None
+        for fill in repository.claim_fills(session, self._account, order_id, after.pk):
+            current = self._book.get_by_pk(after.pk)
+            if current is None:
+                return
+            try:
+                booked = apply_fill(current, fill, now=now)
+            except InvalidTransition as exc:
+                log.warning("left fill %s unbooked on order %s: %s", fill.exec_id, after.pk, exc)
+                continue
+            self._book.replace(booked)
+            self._write(session, current, booked, now, fill.source, "fill", fill.raw)
+            if booked.status is not current.status:
+                published.append(OrderEvent(f"order_{booked.status.value}", booked, fill.source))
 
     def _sweep_orphans(self) -> None:
         if not self._orphans:
@@ -1258,6 +1300,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._write(session, order, after, now, source, kind, raw, req_id)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, source))
+        self._claim_unlinked(session, order, after, now, published)
         if after.order_id:
             self._adopt_orphan(session, after.order_id, now, published)
 

@@ -57,6 +57,7 @@ __all__ = [
     "OrderRow",
     "append_event",
     "bind_driver_connection",
+    "claim_fills",
     "find_order",
     "finish_reconciliation",
     "get_kv",
@@ -68,6 +69,7 @@ __all__ = [
     "start_reconciliation",
     "start_run",
     "unbind_driver_connection",
+    "unlinked_fill_order_ids",
     "update_order",
     "update_run",
 ]
@@ -750,6 +752,61 @@ def insert_fill(
                 delta[2] += fill.fee
                 delta[3] += 1
     return written
+
+
+def unlinked_fill_order_ids(session: Session, account: str) -> set[str]:
+    """Kraken order ids of fills recorded before any order row carried that id."""
+    query = (
+        select(_fills.c.order_id)
+        .where(_fills.c.account == account, _fills.c.order_pk.is_(None))
+        .distinct()
+    )
+    return {row.order_id for row in _exec(session, query)}
+
+
+def claim_fills(session: Session, account: str, order_id: str, order_pk: int) -> list[FillReport]:
+    """Link to `order_pk` the fills recorded for `order_id` while no order row had that id, and
+    return them (oldest first) so that the caller books them onto the order.
+
+    A fill that arrives before its order is known by Kraken's id (the acknowledgement lost, the
+    REST trade seen before its order) is recorded at once, or it could be lost; this is how it
+    reaches its order's quantities and fees once the order learns the id.
+    """
+    query = (
+        select(_fills)
+        .where(
+            _fills.c.account == account,
+            _fills.c.order_id == order_id,
+            _fills.c.order_pk.is_(None),
+        )
+        .order_by(_fills.c.id)
+    )
+    rows = list(_exec(session, query))
+    if not rows:
+        return []
+    _exec(
+        session,
+        update(_fills).where(_fills.c.id.in_([row.id for row in rows])).values(order_pk=order_pk),
+    )
+    return [
+        FillReport(
+            exec_id=row.exec_id,
+            order_id=row.order_id,
+            last_qty=row.qty,
+            last_price=row.price,
+            timestamp=row.at,
+            cost=row.cost,
+            fee=row.fee,
+            fee_asset=row.fee_asset,
+            liquidity_ind=row.liquidity_ind,
+            trade_id=row.trade_id,
+            symbol=row.symbol,
+            side=row.side,
+            source=row.source,
+            raw={"exec_id": row.exec_id, "claimed_by": order_pk},
+        )
+        for row in rows
+    ]
 
 
 def _build_insert_fill() -> ClauseElement:

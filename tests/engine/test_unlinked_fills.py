@@ -1,0 +1,120 @@
+"""A fill recorded before its order is known by Kraken's id is booked onto the order once the
+order learns the id: the fee and quantity reach the order, and the fill row is linked to it,
+also after a restart in between. (Fills are recorded once per exec_id, so without this the
+order would never get them.) The order manager's object is driven on the test's thread, with a
+real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from actors.clock import SystemClock
+from actors.listeners import EventBus
+from actors.messages import DrainIntake, PlaceOrders, RequestAnswered, VenueSnapshot
+from actors.order_manager import DrainFacts, Intake, OrderManagerActor
+from engine.domain.lifecycle import OrderStatus
+from engine.domain.reports import FillReport
+from engine.kraken.envelope import parse_response
+from persistence.db import ensure_schema, make_engine, make_sessionmaker
+from persistence.history import History
+
+ORDER_ID = "OUNLNK-ABCDE-FGHIJK"
+
+
+class _Wire:
+    def tell(self, message: Any) -> None:
+        pass  # sent: what matters here is what comes back
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[tuple[Engine, str]]:
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    yield engine, url
+    engine.dispose()
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[[Engine], OrderManagerActor]]:
+    started: list[OrderManagerActor] = []
+
+    def factory(engine: Engine) -> OrderManagerActor:
+        om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
+                               clock=SystemClock(), events=EventBus(), intake=Intake(),
+                               connection=_Wire, run_id=None)  # fmt: skip
+        om.on_start()
+        started.append(om)
+        return om
+
+    yield factory
+    for om in started:
+        om.on_stop()
+
+
+def _placed(om: OrderManagerActor) -> None:
+    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
+              "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
+    om._intake.put(PlaceOrders("add_order", params, Future()))
+    om.on_receive(DrainIntake())
+
+
+def _rest_trade() -> VenueSnapshot:
+    """A reconciliation that read the order's trade but not (yet) the order itself."""
+    fill = FillReport(exec_id="TUNLNK-1", order_id=ORDER_ID, last_qty=Decimal("0.004"),
+                      last_price=Decimal("1000"), cost=Decimal("4"), fee=Decimal("0.0104"),
+                      fee_asset="USD", symbol="BTC/USD", side="buy",
+                      timestamp=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+                      source="reconciliation")  # fmt: skip
+    return VenueSnapshot("reconnect", (), (fill,), datetime.now(UTC))
+
+
+def _ack(om: OrderManagerActor) -> None:
+    response = parse_response({"method": "add_order", "req_id": 7, "success": True,
+                               "result": {"order_id": ORDER_ID, "cl_ord_id": "a"},
+                               "time_in": "2024-05-01T12:00:00.000000Z",
+                               "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
+    om.inlet.tell(RequestAnswered((1,), "add_order", 7, response))
+    om.on_receive(DrainFacts())
+
+
+def _fill_row_order_pk(url: str) -> int | None:
+    [fill] = History(url).fills()
+    return fill.order_pk
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same run", "after a restart"])
+def test_a_fill_recorded_before_its_order_had_an_id_is_booked_when_it_gets_one(
+    database: tuple[Engine, str], start: Callable[[Engine], OrderManagerActor], restart: bool
+) -> None:
+    engine, url = database
+    om = start(engine)
+    _placed(om)
+    om.on_receive(_rest_trade())
+    assert _fill_row_order_pk(url) is None  # recorded at once, with no order yet
+    if restart:
+        om.on_stop()
+        om = start(engine)
+    _ack(om)
+    order = om._book.get_by_pk(1)
+    assert order is not None and order.order_id == ORDER_ID
+    assert (order.fees, order.cum_qty, order.status) == (
+        Decimal("0.0104"),
+        Decimal("0.004"),
+        OrderStatus.PARTIALLY_FILLED,
+    )
+    assert _fill_row_order_pk(url) == 1
+    [row] = History(url).orders()
+    assert (row.fees, row.cum_qty, row.status) == (
+        Decimal("0.0104"),
+        Decimal("0.004"),
+        "partially_filled",
+    )
