@@ -209,3 +209,32 @@ def test_events_runs_reconciliations_and_kv(engine: Engine) -> None:
         events = session.scalars(select(OrderEventRow)).all()
         assert [(e.order_pk, e.kind, e.raw) for e in events] == [(None, "validate", "{}")]
         assert session.scalar(select(func.count()).select_from(OrderRow)) == 0
+
+
+def test_fills_recorded_without_an_order_are_claimed_once(
+    engine: Engine, add_order: Callable[..., int]
+) -> None:
+    sessions = make_sessionmaker(engine)
+    early = FillReport(exec_id="TEARLY", order_id="OLATE-1", last_qty=TINY, last_price=BIG,
+                       timestamp=T0, fee=Decimal("0.02"), symbol="BTC/USD", side="buy")  # fmt: skip
+    with sessions() as session:
+        assert repo.insert_fill(session, account="acct", order_pk=None, fill=early)
+        session.commit()
+    with sessions() as session:
+        assert repo.unlinked_fill_order_ids(session, "acct") == {"OLATE-1"}
+        assert repo.unlinked_fill_order_ids(session, "other") == set()
+    pk = add_order(order_id="OLATE-1")
+    with sessions() as session:
+        [claimed] = repo.claim_fills(session, "acct", "OLATE-1", pk)
+        session.commit()
+    assert (
+        claimed.exec_id,
+        claimed.last_qty,
+        claimed.last_price,
+        claimed.fee,
+        claimed.timestamp,
+    ) == ("TEARLY", TINY, BIG, Decimal("0.02"), T0)
+    with sessions() as session:
+        assert session.scalar(select(FillRow.order_pk).where(FillRow.exec_id == "TEARLY")) == pk
+        assert repo.unlinked_fill_order_ids(session, "acct") == set()
+        assert repo.claim_fills(session, "acct", "OLATE-1", pk) == []  # once
