@@ -51,7 +51,7 @@ from actors.messages import (
 from engine.domain import lifecycle
 from engine.domain.clock import Clock
 from engine.domain.lifecycle import InvalidTransition, OrderStatus
-from engine.domain.order import Order, OrderBook, apply_fill, apply_report
+from engine.domain.order import DuplicateOrder, Order, OrderBook, apply_fill, apply_report
 from engine.domain.reconcile import NeverPlacedPolicy, settle_unseen
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.domain.throttle import Touch
@@ -974,11 +974,11 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._book.replace(after)
         kind = report.exec_type or ("reconcile" if report.source == "reconciliation" else "report")
         self._write(session, order, after, now, report.source, kind, report.raw)
-        self._claim_unlinked(session, order, after, now, published)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, report.source))
         elif report.exec_type and report.exec_type not in _STATUS_WORDS:
             published.append(OrderEvent(f"order_{report.exec_type}", after, report.source))
+        self._claim_unlinked(session, order, after, now, published)
         return changed
 
     def _apply_fill(
@@ -991,7 +991,8 @@ class OrderManagerActor(pykka.ThreadingActor):
     ) -> bool:
         """Record a fill once (keyed by exec_id, whichever path brought it)."""
         order = self._book.find_for_report(fill)  # its order_id, or its cl_ord_id for an
-        if order is None:  # order whose acknowledgement has not been applied
+        tracked = order is not None  # order whose acknowledgement has not been applied
+        if order is None:
             row = repository.find_order(session, self._account, order_id=order_id)
             order = _order_from_row(row) if row is not None else None
         pk = order.pk if order is not None else None
@@ -1003,6 +1004,15 @@ class OrderManagerActor(pykka.ThreadingActor):
             # recorded, not booked: the order that learns this id claims it
             self._unlinked_fills.add(order_id)
             return True
+        if not tracked:
+            # an order that left the book (ended a while ago) gets a fill, say from a REST
+            # trade: it comes back into the book, as for a report, so that this transaction's
+            # next fill of it starts from this one
+            try:
+                self._book.add(order)
+            except DuplicateOrder as exc:
+                log.warning("fill %s recorded, not booked on order %s: %s", fill.exec_id, pk, exc)
+                return True
         after = apply_fill(order, fill, now=now)
         self._book.replace(after)
         last = self._uow_events[-1] if self._uow_events else None

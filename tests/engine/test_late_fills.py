@@ -1,8 +1,11 @@
-"""A fill recorded before its order is known by Kraken's id is booked onto the order once the
+"""Fills that come late, or early, still reach their order.
+
+A fill recorded before its order is known by Kraken's id is booked onto the order once the
 order learns the id: the fee and quantity reach the order, and the fill row is linked to it,
-also after a restart in between. (Fills are recorded once per exec_id, so without this the
-order would never get them.) The order manager's object is driven on the test's thread, with a
-real SQLite file."""
+also after a restart in between (fills are recorded once per exec_id, so without this the order
+would never get them). A fill for an order that ended a while ago, no longer in the order
+manager's memory, is booked onto it from the database, each of several in one reconciliation.
+The order manager's object is driven on the test's thread, with a real SQLite file."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from actors.order_manager import DrainFacts, Intake, OrderManagerActor
 from engine.domain.lifecycle import OrderStatus
 from engine.domain.reports import FillReport
 from engine.kraken.envelope import parse_response
+from persistence import repository
 from persistence.db import ensure_schema, make_engine, make_sessionmaker
 from persistence.history import History
 
@@ -67,14 +71,17 @@ def _placed(om: OrderManagerActor) -> None:
     om.on_receive(DrainIntake())
 
 
-def _rest_trade() -> VenueSnapshot:
-    """A reconciliation that read the order's trade but not (yet) the order itself."""
-    fill = FillReport(exec_id="TUNLNK-1", order_id=ORDER_ID, last_qty=Decimal("0.004"),
+def _rest_trade(n: int = 1) -> FillReport:
+    return FillReport(exec_id=f"TUNLNK-{n}", order_id=ORDER_ID, last_qty=Decimal("0.004"),
                       last_price=Decimal("1000"), cost=Decimal("4"), fee=Decimal("0.0104"),
                       fee_asset="USD", symbol="BTC/USD", side="buy",
                       timestamp=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
                       source="reconciliation")  # fmt: skip
-    return VenueSnapshot("reconnect", (), (fill,), datetime.now(UTC))
+
+
+def _reconciled(*fills: FillReport) -> VenueSnapshot:
+    """A reconciliation that read these trades but not (yet) their order."""
+    return VenueSnapshot("reconnect", (), fills, datetime.now(UTC))
 
 
 def _ack(om: OrderManagerActor) -> None:
@@ -91,6 +98,18 @@ def _fill_row_order_pk(url: str) -> int | None:
     return fill.order_pk
 
 
+def _ended_order(engine: Engine) -> int:
+    """An order that ended before this run: in the database, not in the order manager's book."""
+    with make_sessionmaker(engine)() as session:
+        pk = repository.insert_order(session, account="acct", symbol="BTC/USD", side="buy",
+                                     order_type="limit", order_qty=Decimal("0.01"),
+                                     limit_price=Decimal("1000"), params={}, status="canceled",
+                                     created_at=datetime.now(UTC), cl_ord_id="z",
+                                     order_id=ORDER_ID)  # fmt: skip
+        session.commit()
+    return pk
+
+
 @pytest.mark.parametrize("restart", [False, True], ids=["same run", "after a restart"])
 def test_a_fill_recorded_before_its_order_had_an_id_is_booked_when_it_gets_one(
     database: tuple[Engine, str], start: Callable[[Engine], OrderManagerActor], restart: bool
@@ -98,7 +117,7 @@ def test_a_fill_recorded_before_its_order_had_an_id_is_booked_when_it_gets_one(
     engine, url = database
     om = start(engine)
     _placed(om)
-    om.on_receive(_rest_trade())
+    om.on_receive(_reconciled(_rest_trade()))
     assert _fill_row_order_pk(url) is None  # recorded at once, with no order yet
     if restart:
         om.on_stop()
@@ -118,3 +137,16 @@ def test_a_fill_recorded_before_its_order_had_an_id_is_booked_when_it_gets_one(
         Decimal("0.004"),
         "partially_filled",
     )
+
+
+def test_fills_for_an_order_no_longer_in_memory_are_booked_from_the_database(
+    database: tuple[Engine, str], start: Callable[[Engine], OrderManagerActor]
+) -> None:
+    engine, url = database
+    pk = _ended_order(engine)
+    om = start(engine)
+    assert om._book.get_by_pk(pk) is None
+    om.on_receive(_reconciled(_rest_trade(1), _rest_trade(2)))
+    [row] = History(url).orders()
+    assert (row.fees, row.cum_qty, row.status) == (Decimal("0.0208"), Decimal("0.008"), "canceled")
+    assert [f.order_pk for f in History(url).fills()] == [pk, pk]
