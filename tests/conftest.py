@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import requests
 import websocket
+
+# helpers shared by test directories (`engine_support`), importable by name
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 from engine.kraken.codec import decode, encode
 from engine.kraken.signing import kraken_sign

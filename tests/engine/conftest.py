@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_support import engine_config
 
-from engine import Engine, EngineConfig
+from engine import Engine
 from engine.simulator import Simulator
 
 
@@ -17,18 +18,9 @@ def make_engine(sim: Simulator, tmp_path: Path) -> Iterator[Callable[..., Engine
     engines: list[Engine] = []
 
     def factory(**overrides: Any) -> Engine:
-        values: dict[str, Any] = {
-            "api_key": sim.api_key,
-            "api_secret": sim.api_secret,
-            "ws_url": sim.ws_url,
-            "rest_url": sim.rest_url,
-            "database_url": f"sqlite:///{tmp_path / 'orders.db'}",
-            "request_timeout": 5.0,
-            "dead_mans_switch_timeout": 0,
-            "rate_limit_tier": "unlimited",
-        }
+        values: dict[str, Any] = {"request_timeout": 5.0, "attach_default_listeners": True}
         values.update(overrides)
-        engine = Engine(EngineConfig(**values))
+        engine = Engine(engine_config(sim, tmp_path, **values))
         engines.append(engine)
         engine.start()
         return engine

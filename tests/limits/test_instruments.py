@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from limits_support import engine_config
+from engine_support import engine_config
 
 from engine import Engine, EngineConfig
 from engine.errors import LocalRejection

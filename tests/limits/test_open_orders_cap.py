@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from limits_support import engine_config
+from engine_support import engine_config
 
 from engine import Engine
 from engine.errors import LocalRejection

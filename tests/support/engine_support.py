@@ -1,5 +1,6 @@
-"""The engine configuration every limits test starts from: the simulator's endpoints and
-credentials, a SQLite file, no dead man's switch, no default listeners."""
+"""The engine configuration end-to-end tests start from: the simulator's endpoints and
+credentials, a SQLite file, no dead man's switch, no default listeners (importable by every
+test: the root conftest puts this directory on `sys.path`)."""
 
 from __future__ import annotations
 
