@@ -978,7 +978,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             published.append(OrderEvent(f"order_{after.status.value}", after, report.source))
         elif report.exec_type and report.exec_type not in _STATUS_WORDS:
             published.append(OrderEvent(f"order_{report.exec_type}", after, report.source))
-        self._claim_unlinked(session, order, after, now, published)
+        self._claim_unlinked(session, after, now, published)
         return changed
 
     def _apply_fill(
@@ -1027,16 +1027,11 @@ class OrderManagerActor(pykka.ThreadingActor):
             self._write(session, order, after, now, fill.source, "fill", fill.raw)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, fill.source))
-        self._claim_unlinked(session, order, after, now, published)
+        self._claim_unlinked(session, after, now, published)
         return True
 
     def _claim_unlinked(
-        self,
-        session: Session,
-        before: Order,
-        after: Order,
-        now: datetime,
-        published: list[OrderEvent],
+        self, session: Session, after: Order, now: datetime, published: list[OrderEvent]
     ) -> None:
         """Book the fills recorded for an order before it was known by Kraken's id.
 
@@ -1046,7 +1041,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         could not be booked again (fills are recorded once per exec_id).
         """
         order_id = after.order_id
-        if not order_id or order_id == before.order_id or order_id not in self._unlinked_fills:
+        if not order_id or order_id not in self._unlinked_fills:
             return
         self._unlinked_fills.discard(order_id)
         assert after.pk is not None
@@ -1227,6 +1222,9 @@ class OrderManagerActor(pykka.ThreadingActor):
         )
         self._book.add(order)
         self._apply_report(session, order, report, now, published)
+        current = self._book.get_by_pk(pk)
+        if current is not None:  # its fills read before it (a REST trade, say)
+            self._claim_unlinked(session, current, now, published)
         self._adopt_orphan(session, report.order_id, now, published)
         return True
 
@@ -1310,7 +1308,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         self._write(session, order, after, now, source, kind, raw, req_id)
         if after.status is not order.status:
             published.append(OrderEvent(f"order_{after.status.value}", after, source))
-        self._claim_unlinked(session, order, after, now, published)
+        self._claim_unlinked(session, after, now, published)
         if after.order_id:
             self._adopt_orphan(session, after.order_id, now, published)
 

@@ -24,7 +24,7 @@ from actors.listeners import EventBus
 from actors.messages import DrainIntake, PlaceOrders, RequestAnswered, VenueSnapshot
 from actors.order_manager import DrainFacts, Intake, OrderManagerActor
 from engine.domain.lifecycle import OrderStatus
-from engine.domain.reports import FillReport
+from engine.domain.reports import FillReport, OrderStatusReport
 from engine.kraken.envelope import parse_response
 from persistence import repository
 from persistence.db import ensure_schema, make_engine, make_sessionmaker
@@ -150,3 +150,20 @@ def test_fills_for_an_order_no_longer_in_memory_are_booked_from_the_database(
     [row] = History(url).orders()
     assert (row.fees, row.cum_qty, row.status) == (Decimal("0.0208"), Decimal("0.008"), "canceled")
     assert [f.order_pk for f in History(url).fills()] == [pk, pk]
+
+
+def test_an_external_orders_fill_read_before_the_order_is_booked_when_it_is_recorded(
+    database: tuple[Engine, str], start: Callable[[Engine], OrderManagerActor]
+) -> None:
+    engine, url = database
+    om = start(engine)
+    om.on_receive(_reconciled(_rest_trade()))  # placed elsewhere: no order of ours matches
+    report = OrderStatusReport(order_id=ORDER_ID, order_status="partially_filled",
+                               symbol="BTC/USD", side="buy", order_type="limit",
+                               order_qty=Decimal("0.01"), limit_price=Decimal("1000"),
+                               cum_qty=Decimal("0.004"), cum_cost=Decimal("4"),
+                               source="reconciliation")  # fmt: skip
+    om.on_receive(VenueSnapshot("reconnect", (report,), (), datetime.now(UTC)))
+    [row] = History(url).orders()
+    assert (row.origin, row.fees, row.cum_qty) == ("external", Decimal("0.0104"), Decimal("0.004"))
+    assert _fill_row_order_pk(url) == row.id
