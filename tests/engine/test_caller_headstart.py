@@ -101,14 +101,22 @@ def _sent_first_order(om: OrderManagerActor, intake: _Intake) -> None:
     assert first is not None and first.status is OrderStatus.SUBMITTED
 
 
+def _drain_after(
+    om: OrderManagerActor, intake: _Intake, *facts: Any, arriving: PlaceOrders | None = None
+) -> None:
+    """Order a sent, then these facts queued while (maybe) a caller submits `arriving`."""
+    _sent_first_order(om, intake)
+    for fact in facts:
+        om.inlet.tell(fact)
+    intake.arriving = arriving
+    om.on_receive(DrainFacts())
+
+
 def test_an_order_submitted_after_an_answer_goes_out_before_the_answer_is_applied(
     manager: tuple[OrderManagerActor, _Intake, _Wire],
 ) -> None:
     om, intake, wire = manager
-    _sent_first_order(om, intake)
-    om.inlet.tell(_answer(1))
-    intake.arriving = _place("b")
-    om.on_receive(DrainFacts())
+    _drain_after(om, intake, _answer(1), arriving=_place("b"))
     # b left while a still waited for its answer to be applied; then the answer was
     assert wire.sent == [("a", OrderStatus.SUBMITTED), ("b", OrderStatus.SUBMITTED)]
     first = om._book.get_by_pk(1)
@@ -120,9 +128,7 @@ def test_facts_are_applied_after_the_head_start_when_no_order_comes(
     manager: tuple[OrderManagerActor, _Intake, _Wire],
 ) -> None:
     om, intake, wire = manager
-    _sent_first_order(om, intake)
-    om.inlet.tell(_answer(1))
-    om.on_receive(DrainFacts())
+    _drain_after(om, intake, _answer(1))
     assert intake.waits == 1
     first = om._book.get_by_pk(1)
     assert first is not None and first.status is OrderStatus.PENDING_NEW
@@ -133,10 +139,8 @@ def test_facts_without_an_answer_are_applied_without_waiting(
     manager: tuple[OrderManagerActor, _Intake, _Wire],
 ) -> None:
     om, intake, wire = manager
-    _sent_first_order(om, intake)
-    om.inlet.tell(RequestUnanswered((1,), "add_order", 7, "no answer within 10 s"))
-    intake.arriving = _place("b")
-    om.on_receive(DrainFacts())
+    unanswered = RequestUnanswered((1,), "add_order", 7, "no answer within 10 s")
+    _drain_after(om, intake, unanswered, arriving=_place("b"))
     assert intake.waits == 0
     assert [cl for cl, _ in wire.sent] == ["a"]
 
@@ -156,11 +160,7 @@ def test_an_answer_that_came_with_a_fill_is_applied_without_waiting(
     manager: tuple[OrderManagerActor, _Intake, _Wire],
 ) -> None:
     om, intake, wire = manager
-    _sent_first_order(om, intake)
-    om.inlet.tell(_answer(1))
-    om.inlet.tell(_trade("OABCDE-FGHIJ-KLMNOP"))
-    intake.arriving = _place("b")
-    om.on_receive(DrainFacts())
+    _drain_after(om, intake, _answer(1), _trade("OABCDE-FGHIJ-KLMNOP"), arriving=_place("b"))
     assert intake.waits == 0, "a fill's events do not wait for the caller's next order"
     assert [cl for cl, _ in wire.sent] == ["a"]
     first = om._book.get_by_pk(1)
