@@ -64,6 +64,15 @@ __all__ = ["FactsInlet", "Intake", "OrderEvent", "OrderManagerActor"]
 log = logging.getLogger("kraken_router.orders")
 
 _DRAIN_MAX = 512
+# facts (answers, executions reports) per transaction when a backlog has built up: a commit
+# writes every B-tree page its transaction dirtied, and with fills spread over many orders
+# that is a few pages per fill whatever the transaction's size (100,000 fills over 500 orders,
+# the actor driven directly: 16,600 updates/s in transactions of 512, 22,400 in transactions
+# of 2,048; 4,096 did no better). A transaction ends early, at a fact's boundary, when an
+# order waits (`_queued_facts`), so a backlog never holds a caller back.
+_FACTS_MAX = 2048
+# how often (in facts) a long facts transaction looks for a waiting order
+_FACTS_LOOK = 32
 # after an answer, how long the order manager waits for its caller's next order before it
 # applies facts (see `_yield_to_callers`): 0.2-0.3 ms did as well as 1 ms in closed-loop A/Bs,
 # and it bounds how much later an answer's row and events come when no order follows
@@ -747,26 +756,41 @@ class OrderManagerActor(pykka.ThreadingActor):
             if not left:
                 return
             while left > 0:
-                batch: list[Any] = []
-                while len(batch) < min(_DRAIN_MAX, left):
-                    try:
-                        batch.append(facts.get_nowait())
-                    except queue.Empty:
-                        break
-                if not batch:
+                applied = self._apply_facts(self._queued_facts(left, intake_first))
+                if not applied:
                     break
-                left -= len(batch)
-                self._apply_facts(batch)
+                left -= applied
+                if intake_first and self._order_waits():
+                    break  # back to the top: the order first, then the rest of the round
 
-    def _apply_facts(self, facts: list[Any]) -> None:
+    def _order_waits(self) -> bool:
+        return not self._gate_closed and self._intake.qsize() > 0
+
+    def _queued_facts(self, left: int, intake_first: bool) -> Iterator[Any]:
+        """The facts of one transaction: at most `left` (those queued when the round began) and
+        `_FACTS_MAX`, taken one at a time so that the transaction can end at a fact's boundary
+        when a new order arrives: its caller waits on the wire, the facts only on the disk.
+        """
+        facts = self.inlet.queue
+        for taken in range(min(left, _FACTS_MAX)):
+            if intake_first and taken and taken % _FACTS_LOOK == 0 and self._order_waits():
+                return
+            try:
+                yield facts.get_nowait()
+            except queue.Empty:
+                return
+
+    def _apply_facts(self, facts: Iterable[Any]) -> int:
         """Apply answers and reports in one transaction: under load they arrive in bursts, and
         one commit per burst instead of per frame is what keeps the order manager ahead."""
         now = self._clock.now()
         published: list[OrderEvent] = []
         reports: list[OrderStatusReport] = []
         missed = False
+        applied = 0
         with self._transaction() as session:
             for fact in facts:
+                applied += 1
                 match fact:
                     case RequestAnswered():
                         self._answered(session, fact, now, published)
@@ -785,6 +809,7 @@ class OrderManagerActor(pykka.ThreadingActor):
             self._events.publish("execution", report)
         if missed:
             self._request_reconcile("executions sequence gap")
+        return applied
 
     # -- answers -----------------------------------------------------------------------------
 

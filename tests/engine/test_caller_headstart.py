@@ -54,12 +54,14 @@ class _Wire:
 
     def __init__(self, manager: list[OrderManagerActor]) -> None:
         self.sent: list[tuple[str, OrderStatus | None]] = []
+        self.sent_at_facts_left: list[int] = []  # facts still queued when each one left
         self._manager = manager
 
     def tell(self, message: Any) -> None:
         assert isinstance(message, SendRequest)
         first = self._manager[0]._book.get_by_pk(1)
         self.sent.append((message.params["cl_ord_id"], first.status if first else None))
+        self.sent_at_facts_left.append(self._manager[0].inlet.queue.qsize())
 
 
 @pytest.fixture
@@ -166,3 +168,92 @@ def test_an_answer_that_came_with_a_fill_is_applied_without_waiting(
     first = om._book.get_by_pk(1)
     assert first is not None and first.status is OrderStatus.PARTIALLY_FILLED
     assert first.cum_qty == Decimal("0.004")
+
+
+def _trades(order_id: str, count: int) -> list[ExecutionsReceived]:
+    """`count` fills of 0.00001 each, one trade report per frame, as Kraken sends them."""
+    facts = []
+    for n in range(1, count + 1):
+        report = {"order_id": order_id, "cl_ord_id": "a", "exec_id": f"TEXEC-{n}",
+                  "exec_type": "trade", "order_status": "partially_filled", "symbol": "BTC/USD",
+                  "side": "buy", "order_type": "limit", "order_qty": Decimal("0.01"),
+                  "limit_price": Decimal("1000"), "last_qty": Decimal("0.00001"),
+                  "last_price": Decimal("1000"), "cost": Decimal("0.01"),
+                  "cum_qty": Decimal("0.00001") * n, "cum_cost": Decimal("0.01") * n,
+                  "timestamp": "2024-05-01T12:00:00.000200Z", "liquidity_ind": "m"}  # fmt: skip
+        frame = {"channel": "executions", "type": "update", "data": [report], "sequence": 2 + n}
+        facts.append(ExecutionsReceived(parse_executions(frame), 1))
+    return facts
+
+
+def _answered_first_order(om: OrderManagerActor, intake: _Intake) -> None:
+    _sent_first_order(om, intake)
+    om.inlet.tell(_answer(1))
+    om.on_receive(DrainFacts())
+
+
+def test_a_backlog_of_facts_is_applied_in_one_transaction_beyond_the_commands_batch(
+    manager: tuple[OrderManagerActor, _Intake, _Wire],
+) -> None:
+    # under a flood of executions a commit costs the B-tree pages its transaction dirtied,
+    # a few per fill whatever the transaction's size: the backlog goes in few, large ones
+    om, intake, _wire = manager
+    _answered_first_order(om, intake)
+    before = om.stats()["commits"]
+    for fact in _trades("OABCDE-FGHIJ-KLMNOP", 600):  # more than the 512 orders of a drain
+        om.inlet.tell(fact)
+    om.on_receive(DrainFacts())
+    assert om.stats()["commits"] - before == 1
+    first = om._book.get_by_pk(1)
+    assert first is not None and first.cum_qty == Decimal("0.006")
+
+
+class _ArrivesDuringFacts(_Intake):
+    """A caller submits `arriving` once the manager has taken `after` facts of its backlog."""
+
+    def __init__(self, om: list[OrderManagerActor], after: int) -> None:
+        super().__init__()
+        self._om, self._after, self._total, self.left_at_arrival = om, after, 0, -1
+
+    def qsize(self) -> int:
+        facts = self._om[0].inlet.queue.qsize() if self._om else 0
+        if self.arriving is not None and self._total - facts >= self._after:
+            self.put(self.arriving)
+            self.arriving, self.left_at_arrival = None, facts
+        return super().qsize()
+
+    def start(self, total: int) -> None:
+        self._total = total
+
+
+def test_an_order_that_arrives_during_a_long_facts_transaction_ends_it_and_goes_out_first(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'orders.db'}")
+    ensure_schema(engine)
+    holder: list[OrderManagerActor] = []
+    intake = _ArrivesDuringFacts(holder, after=100)
+    wire = _Wire(holder)
+    om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
+                           clock=SystemClock(), events=EventBus(), intake=intake,
+                           connection=lambda: wire, run_id=None)  # fmt: skip
+    holder.append(om)
+    om.on_start()
+    try:
+        _answered_first_order(om, intake)
+        facts = _trades("OABCDE-FGHIJ-KLMNOP", 1000)
+        for fact in facts:
+            om.inlet.tell(fact)
+        intake.start(len(facts))
+        intake.arriving = _place("b")
+        om.on_receive(DrainFacts())
+        assert [cl for cl, _ in wire.sent] == ["a", "b"]
+        sent_b = wire.sent_at_facts_left[-1]
+        # b went out while most of the backlog still waited, not after all of it
+        assert 0 < sent_b <= intake.left_at_arrival
+        assert sent_b >= 1000 - 100 - 32  # within one look (every 32 facts) of its arrival
+        first = om._book.get_by_pk(1)
+        assert first is not None and first.cum_qty == Decimal("0.01")  # the rest applied too
+    finally:
+        om.on_stop()
+        engine.dispose()
