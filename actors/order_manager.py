@@ -68,8 +68,9 @@ _DRAIN_MAX = 512
 # writes every B-tree page its transaction dirtied, and with fills spread over many orders
 # that is a few pages per fill whatever the transaction's size (100,000 fills over 500 orders,
 # the actor driven directly: 16,600 updates/s in transactions of 512, 22,400 in transactions
-# of 2,048; 4,096 did no better). A transaction ends early, at a fact's boundary, when an
-# order waits (`_queued_facts`), so a backlog never holds a caller back.
+# of 2,048; 4,096 did no better). Past `_DRAIN_MAX` facts a transaction ends early, at a
+# fact's boundary, when an order waits (`_queued_facts`): an order never waits behind more
+# facts than before, and under a stream of orders the facts still keep up with them.
 _FACTS_MAX = 2048
 # how often (in facts) a long facts transaction looks for a waiting order
 _FACTS_LOOK = 32
@@ -760,20 +761,29 @@ class OrderManagerActor(pykka.ThreadingActor):
                 if not applied:
                     break
                 left -= applied
-                if intake_first and self._order_waits():
-                    break  # back to the top: the order first, then the rest of the round
+                if left > 0 and intake_first and self._order_waits():
+                    # the orders that came meanwhile, then the rest of the round: a round
+                    # applies every fact queued when it began, or under a stream of orders
+                    # (three or four facts each) the facts would fall behind
+                    self._drain()
 
     def _order_waits(self) -> bool:
         return not self._gate_closed and self._intake.qsize() > 0
 
     def _queued_facts(self, left: int, intake_first: bool) -> Iterator[Any]:
         """The facts of one transaction: at most `left` (those queued when the round began) and
-        `_FACTS_MAX`, taken one at a time so that the transaction can end at a fact's boundary
-        when a new order arrives: its caller waits on the wire, the facts only on the disk.
+        `_FACTS_MAX`, taken one at a time so that past `_DRAIN_MAX` the transaction can end at
+        a fact's boundary when a new order arrives: its caller waits on the wire, the facts
+        only on the disk.
         """
         facts = self.inlet.queue
         for taken in range(min(left, _FACTS_MAX)):
-            if intake_first and taken and taken % _FACTS_LOOK == 0 and self._order_waits():
+            if (
+                intake_first
+                and taken >= _DRAIN_MAX
+                and taken % _FACTS_LOOK == 0
+                and self._order_waits()
+            ):
                 return
             try:
                 yield facts.get_nowait()
