@@ -74,9 +74,10 @@ _DRAIN_MAX = 512
 _FACTS_MAX = 2048
 # how often (in facts) a long facts transaction looks for a waiting order
 _FACTS_LOOK = 32
-# after an answer, how long the order manager waits for its caller's next order before it
-# applies facts (see `_yield_to_callers`): 0.2-0.3 ms did as well as 1 ms in closed-loop A/Bs,
-# and it bounds how much later an answer's row and events come when no order follows
+# after an answer, how long the order manager waits by default for its caller's next order
+# before it applies facts (see `_yield_to_callers`; `EngineConfig.caller_headstart_s`): 0.2-0.3
+# ms did as well as 1 ms in closed-loop A/Bs, and it bounds how much later an answer's row and
+# events come when no order follows
 _CALLER_HEADSTART_S = 0.0005
 _ORPHAN_TTL_S = 30.0
 # Terminal orders stay in the book this long after they end (then the database answers for
@@ -187,8 +188,10 @@ class OrderManagerActor(pykka.ThreadingActor):
         rest_lag_s: float = 10.0,
         amend_rules: Callable[[str, Mapping[str, Any]], None] | None = None,
         max_open_per_pair: int | None = None,
+        caller_headstart_s: float = _CALLER_HEADSTART_S,
     ) -> None:
         super().__init__()
+        self._caller_headstart_s = caller_headstart_s
         # the account tier's cap on open orders per pair (Kraken: EOrder:Orders limit exceeded)
         self._max_open_per_pair = max_open_per_pair
         self._reconciler = reconciler
@@ -423,16 +426,22 @@ class OrderManagerActor(pykka.ThreadingActor):
         intake instead, this thread gives up the GIL; the next order, if it comes, is
         committed and sent first, and the facts are applied while it is on the wire. The
         price: when no order follows, the answer's facts and the events they publish come up
-        to `_CALLER_HEADSTART_S` later. Not when a fill is among them: a strategy hedging on
+        to `caller_headstart_s` later. Not when a fill is among them: a strategy hedging on
         its `execution` event waits for nothing.
         """
         inlet = self.inlet
         answered, filled = inlet.caller_answered, inlet.fill_queued
         inlet.caller_answered = inlet.fill_queued = False
-        if not answered or filled or self._gate_closed or self._intake.qsize():
+        if (
+            not answered
+            or filled
+            or self._gate_closed
+            or self._intake.qsize()
+            or self._caller_headstart_s <= 0
+        ):
             return
         try:
-            first = self._intake.get(timeout=_CALLER_HEADSTART_S)
+            first = self._intake.get(timeout=self._caller_headstart_s)
         except queue.Empty:
             return
         self._drain(first)

@@ -174,6 +174,7 @@ class Engine:
                 if config.rate_limit_tier == "unlimited"
                 else ratelimit.tier(config.rate_limit_tier).max_open_orders
             ),
+            caller_headstart_s=config.caller_headstart_s,
         )
         self._orders = orders
         # answers and executions reach the order manager through its inlet (group commit)

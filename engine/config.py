@@ -64,6 +64,11 @@ class EngineConfig:
             took 50-110 ms here, a pause of every thread, i.e. the engine's longest stall at
             500 orders/s. Cyclic garbage among the frozen objects is never reclaimed; objects
             freed by reference counting are freed as usual.
+        caller_headstart_s: after an answer, how long the order manager waits for the answered
+            caller's next order before it applies the answer and its reports (never when a
+            fill is among them). A closed loop's next order then goes out before that
+            transaction instead of behind it; the price is that, when no order follows, the
+            answer's row and `order` events come up to this much later. 0 applies at once.
     """
 
     api_key: str
@@ -90,6 +95,7 @@ class EngineConfig:
     heartbeat_interval: float = 2.0
     instrument_checks: bool = True
     freeze_gc_at_start: bool = True
+    caller_headstart_s: float = 0.0005
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -114,6 +120,8 @@ class EngineConfig:
             raise ConfigError("rate_limit_tier must be starter, intermediate, pro or unlimited")
         if self.instruments_refresh_s <= 0:
             raise ConfigError("instruments_refresh_s must be positive")
+        if not 0 <= self.caller_headstart_s <= 0.01:
+            raise ConfigError("caller_headstart_s must be within 0..0.01 seconds")
         if not self.account:
             digest = hashlib.sha256(self.api_key.encode()).hexdigest()[:12]
             object.__setattr__(self, "account", f"key-{digest}")

@@ -7,6 +7,7 @@ stands in for a caller who submits while the manager waits on it."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from concurrent.futures import Future
 from decimal import Decimal
@@ -64,21 +65,34 @@ class _Wire:
         self.sent_at_facts_left.append(self._manager[0].inlet.queue.qsize())
 
 
-@pytest.fixture
-def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, _Intake, _Wire]]:
+@contextlib.contextmanager
+def _manager(
+    tmp_path: Path, intake: _Intake, **settings: Any
+) -> Iterator[tuple[OrderManagerActor, _Wire]]:
+    """An order manager on a real SQLite file, driven on the test's thread."""
     engine = make_engine(f"sqlite:///{tmp_path / 'orders.db'}")
     ensure_schema(engine)
-    intake = _Intake()
     holder: list[OrderManagerActor] = []
     wire = _Wire(holder)
     om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
                            clock=SystemClock(), events=EventBus(), intake=intake,
-                           connection=lambda: wire, run_id=None)  # fmt: skip
+                           connection=lambda: wire, run_id=None, **settings)  # fmt: skip
     holder.append(om)
+    if isinstance(intake, _ArrivesDuringFacts):
+        intake.manager = om
     om.on_start()
-    yield om, intake, wire
-    om.on_stop()
-    engine.dispose()
+    try:
+        yield om, wire
+    finally:
+        om.on_stop()
+        engine.dispose()
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, _Intake, _Wire]]:
+    intake = _Intake()
+    with _manager(tmp_path, intake) as (om, wire):
+        yield om, intake, wire
 
 
 def _place(cl_ord_id: str) -> PlaceOrders:
@@ -211,12 +225,13 @@ def test_a_backlog_of_facts_is_applied_in_one_transaction_beyond_the_commands_ba
 class _ArrivesDuringFacts(_Intake):
     """A caller submits `arriving` once the manager has taken `after` facts of its backlog."""
 
-    def __init__(self, om: list[OrderManagerActor], after: int) -> None:
+    def __init__(self, after: int) -> None:
         super().__init__()
-        self._om, self._after, self._total, self.left_at_arrival = om, after, 0, -1
+        self.manager: OrderManagerActor | None = None
+        self._after, self._total, self.left_at_arrival = after, 0, -1
 
     def qsize(self) -> int:
-        facts = self._om[0].inlet.queue.qsize() if self._om else 0
+        facts = self.manager.inlet.queue.qsize() if self.manager else 0
         if self.arriving is not None and self._total - facts >= self._after:
             self.put(self.arriving)
             self.arriving, self.left_at_arrival = None, facts
@@ -229,17 +244,8 @@ class _ArrivesDuringFacts(_Intake):
 def test_an_order_that_arrives_during_a_long_facts_transaction_ends_it_and_goes_out_first(
     tmp_path: Path,
 ) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'orders.db'}")
-    ensure_schema(engine)
-    holder: list[OrderManagerActor] = []
-    intake = _ArrivesDuringFacts(holder, after=600)
-    wire = _Wire(holder)
-    om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
-                           clock=SystemClock(), events=EventBus(), intake=intake,
-                           connection=lambda: wire, run_id=None)  # fmt: skip
-    holder.append(om)
-    om.on_start()
-    try:
+    intake = _ArrivesDuringFacts(after=600)
+    with _manager(tmp_path, intake) as (om, wire):
         _answered_first_order(om, intake)
         facts = _trades("OABCDE-FGHIJ-KLMNOP", 1500)
         for fact in facts:
@@ -255,9 +261,6 @@ def test_an_order_that_arrives_during_a_long_facts_transaction_ends_it_and_goes_
         assert sent_b >= 1500 - 600 - 32
         first = om._book.get_by_pk(1)
         assert first is not None and first.cum_qty == Decimal("0.0075")  # the rest applied too
-    finally:
-        om.on_stop()
-        engine.dispose()
 
 
 class _Stream(_Intake):
@@ -278,17 +281,8 @@ def test_facts_keep_up_with_a_stream_of_orders(tmp_path: Path) -> None:
     # an order that waits ends a facts transaction only past the commands' batch (512), and
     # the round goes on after it: were every waiting order to cut the facts short, a steady
     # stream of orders (three or four facts each) would leave the facts ever further behind
-    engine = make_engine(f"sqlite:///{tmp_path / 'orders.db'}")
-    ensure_schema(engine)
-    holder: list[OrderManagerActor] = []
     intake = _Stream(orders=0)
-    wire = _Wire(holder)
-    om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
-                           clock=SystemClock(), events=EventBus(), intake=intake,
-                           connection=lambda: wire, run_id=None)  # fmt: skip
-    holder.append(om)
-    om.on_start()
-    try:
+    with _manager(tmp_path, intake) as (om, wire):
         _answered_first_order(om, intake)
         for fact in _trades("OABCDE-FGHIJ-KLMNOP", 1500):
             om.inlet.tell(fact)
@@ -306,6 +300,13 @@ def test_facts_keep_up_with_a_stream_of_orders(tmp_path: Path) -> None:
         assert sum(sizes) == 1500 and om.inlet.queue.qsize() == 0
         assert all(size >= 512 for size in sizes[:-1]), sizes
         assert len(wire.sent) > 2, "the orders went out between the facts' transactions"
-    finally:
-        om.on_stop()
-        engine.dispose()
+
+
+def test_no_head_start_when_it_is_set_to_zero(tmp_path: Path) -> None:
+    intake = _Intake()
+    with _manager(tmp_path, intake, caller_headstart_s=0) as (om, wire):
+        _drain_after(om, intake, _answer(1), arriving=_place("b"))
+        assert intake.waits == 0, "the answer is applied at once"
+        assert [cl for cl, _ in wire.sent] == ["a"]
+        first = om._book.get_by_pk(1)
+        assert first is not None and first.status is OrderStatus.PENDING_NEW
