@@ -145,11 +145,12 @@ class FillRow(Base):
         Index("ix_fills_order_pk", "order_pk"),
         # only the fills that wait for their order (recorded before any order row had their
         # Kraken id; `claim_fills` looks them up): an index of every fill's order_id was a third
-        # per-order index, and each fill dirtied one more B-tree leaf per transaction
+        # per-order index, and each fill dirtied one more B-tree leaf per transaction. Every
+        # other fill is found by its order's pk (`History.fills(order_id=...)` goes that way)
         Index(
             "ix_fills_unlinked_order_id",
-            "account",
             "order_id",
+            "account",
             sqlite_where=text("order_pk IS NULL"),
             postgresql_where=text("order_pk IS NULL"),
         ),

@@ -12,12 +12,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from engine.domain.reports import FillReport
 from persistence import repository as repo
 from persistence.db import ensure_schema, make_engine, make_sessionmaker
 from persistence.history import ORDER_JSON_KEYS, History
+from persistence.models import FillRow
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -105,6 +106,9 @@ def test_fills_and_summary(engine: Engine, book: dict[str, int]) -> None:
     assert [f.exec_id for f in h.fills(since=at(1))] == ["X1"]
     assert h.fills(symbol="ETH/USD") == []
     assert [f.exec_id for f in h.fills(order_id="OA", account="acct")] == ["X1", "X0"]
+    assert [f.exec_id for f in h.fills(order_id="OA")] == ["X1", "X0"]
+    assert h.fills(order_id="OA", account="other") == []
+    assert h.fills(order_id="OB") == []
     [summary] = h.summary()
     assert (summary.symbol, summary.side, summary.filled_qty, summary.fill_count) == (
         "BTC/USD",
@@ -116,6 +120,29 @@ def test_fills_and_summary(engine: Engine, book: dict[str, int]) -> None:
     assert summary.avg_price == Decimal("100.75")
     assert summary.fees == Decimal("0.02")
     assert h.summary(account="other") == []
+
+
+def test_fills_by_order_id_include_those_that_wait_for_their_order(
+    engine: Engine, book: dict[str, int]
+) -> None:
+    # a fill read before any order row had its Kraken id is recorded without an order (and
+    # found through the partial index); the booked ones through their order's row
+    with make_sessionmaker(engine)() as session:
+        waiting = FillReport(exec_id="XW", order_id="OA", last_qty=Decimal("0.1"),
+                             last_price=Decimal("99"), timestamp=at(5), fee=Decimal("0"),
+                             symbol="BTC/USD", side="buy")  # fmt: skip
+        stranger = FillReport(exec_id="XS", order_id="OZ", last_qty=Decimal("0.1"),
+                              last_price=Decimal("99"), timestamp=at(6), fee=Decimal("0"),
+                              symbol="BTC/USD", side="buy")  # fmt: skip
+        assert repo.insert_fill(session, account="acct", order_pk=None, fill=waiting)
+        repo.insert_fill(session, account="acct", order_pk=None, fill=stranger)
+        session.execute(update(FillRow).where(FillRow.exec_id == "XW").values(order_pk=None))
+        session.commit()
+    h = History(engine)
+    assert [f.exec_id for f in h.fills(order_id="OA")] == ["XW", "X1", "X0"]
+    assert [f.exec_id for f in h.fills(order_id="OA", account="acct", limit=2)] == ["XW", "X1"]
+    assert [f.exec_id for f in h.fills(order_id="OZ", account="acct")] == ["XS"]
+    assert h.fills(order_id="OZ", account="other") == []
 
 
 def test_missing_and_empty_databases_read_as_empty(tmp_path: Path) -> None:
