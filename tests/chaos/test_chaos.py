@@ -52,6 +52,7 @@ class ChaosRun:
         self.ops: Counter[str] = Counter()
         self.closes_seen = watch.count("close")
         self.delay_until = -1
+        self.delays_fired = 0  # delayed answers counted by the venue when the last delay ended
         self.serial = 0
 
     # -- the venue's faults ------------------------------------------------------------------
@@ -80,7 +81,14 @@ class ChaosRun:
             self.closes_seen = closes
             self.arm_drop()
         if step == self.delay_until:
-            self.control.delay_responses(0)
+            fired = self.control.state()["faults_fired"].get("delay_responses", 0)
+            if fired > self.delays_fired:
+                self.delays_fired = fired
+                self.control.delay_responses(0)
+            else:
+                # no answer was due in the window (a reconnect held the requests, say): keep
+                # the delay armed until one is, or the run would end with it never fired
+                self.delay_until = step + 2
         if forced is not None:
             self.fault(forced, step)
         elif self.rng.random() < 0.12:
