@@ -378,7 +378,12 @@ class History:
         account: str | None = None,
         limit: int | None = None,
     ) -> list[FillRecord]:
-        """Fills matching every given filter, newest first (`since` inclusive, `until` not)."""
+        """Fills matching every given filter, newest first (`since` inclusive, `until` not).
+
+        `order_id`: the fills of the order with that Kraken id, and those recorded before any
+        order had it (waiting for their order); a fill is always booked on the order its id
+        names, so these are the fills that name it.
+        """
         params: dict[str, Any] = {
             name: value
             for name, value in (
@@ -700,21 +705,20 @@ def _fills_of_order_id(with_account: bool) -> Any:
     """`fills.order_id = :order_id`, in a form the indexes serve.
 
     `fills.order_id` is indexed only for the fills that wait for their order (`order_pk IS
-    NULL`, migration 0004); every other fill belongs to the order row that carries its Kraken
-    id, and is found by that row's pk. Both ways name `order_id` too, so a fill is returned
-    only if it names that id itself. Written as `id IN (...)` so that the planner starts from
-    these few rows, not from an index of the other filters (an account's every fill).
+    NULL`, migration 0004); every other fill is booked on the order row that carries its
+    Kraken id (the engine books a fill on the order the id names), and is found by that row's
+    pk. Both ways also check the fill's own `order_id` and `account`. Written as `id IN (...)`
+    so that the planner starts from these few rows, and with `account || ''` in the booked
+    way, which no index serves: otherwise SQLite walked the account's every fill.
     """
     key: Any = bindparam("order_id")
     waiting = select(_fills.c.id).where(_fills.c.order_pk.is_(None), _fills.c.order_id == key)
     of_rows = select(_orders.c.id).where(_orders.c.order_id == key)
+    booked = select(_fills.c.id).where(_fills.c.order_pk.in_(of_rows), _fills.c.order_id == key)
     if with_account:
-        # a booked fill's account is its order's (one order manager writes both); named on
-        # the order, or the planner walks the account's every fill
         account: Any = bindparam("account")
         waiting = waiting.where(_fills.c.account == account)
-        of_rows = of_rows.where(_orders.c.account == account)
-    booked = select(_fills.c.id).where(_fills.c.order_pk.in_(of_rows), _fills.c.order_id == key)
+        booked = booked.where(_fills.c.account.concat("") == account)
     return _fills.c.id.in_(union_all(waiting, booked))
 
 
