@@ -690,13 +690,11 @@ def _orders_query(shape: Sequence[Any]) -> _Query:
 
 
 def _fills_query(shape: Sequence[Any]) -> _Query:
-    if "order_id" in shape:
-        # the account goes inside, or the planner starts from the account's every fill
-        others = [n for n in shape if n not in ("order_id", "account")]
-        query = _filtered(select(*_FILL_COLUMNS), _fills, others, "at")
+    by_order = "order_id" in shape  # then the account is checked inside (see below)
+    names = [n for n in shape if not (by_order and n in ("order_id", "account"))]
+    query = _filtered(select(*_FILL_COLUMNS), _fills, names, "at")
+    if by_order:
         query = query.where(_fills_of_order_id(with_account="account" in shape))
-    else:
-        query = _filtered(select(*_FILL_COLUMNS), _fills, shape, "at")
     query = query.order_by(_fills.c.at.desc(), _fills.c.id.desc())
     return _Query(_limited(query, shape), FillRecord)
 
