@@ -754,7 +754,7 @@ class OrderManagerActor(pykka.ThreadingActor):
         self.inlet.scheduled = False
         facts = self.inlet.queue
         while True:
-            if intake_first and not self._gate_closed and self._intake.qsize():
+            if intake_first and self._order_waits():
                 # new orders first, between rounds too: their callers wait on the wire, facts
                 # only on the disk (in a closed loop the next order arrives while the last
                 # one's answer and reports are being applied)
