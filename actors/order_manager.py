@@ -83,6 +83,7 @@ _ORPHAN_TTL_S = 30.0
 # Terminal orders stay in the book this long after they end (then the database answers for
 # them): the book's size is about this times the order rate, so it is kept short.
 _TERMINAL_KEPT = timedelta(seconds=1)
+_ENDED_KEPT_MAX = 1_000  # ended orders kept in memory at most, whatever the order rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -823,6 +824,9 @@ class OrderManagerActor(pykka.ThreadingActor):
                         missed = missed or gap
                     case _:
                         self.actor_ref.tell(fact)  # not a fact: handle it the ordinary way
+        # between transactions only: mid-transaction, a forgotten order's row would be read
+        # back without the updates this transaction has not written yet
+        self._book.forget_ended(keep_at_most=_ENDED_KEPT_MAX)
         self._publish(published)
         for report in reports:
             self._events.publish("execution", report)
@@ -1282,7 +1286,7 @@ class OrderManagerActor(pykka.ThreadingActor):
     def _on_tick(self) -> None:
         # memory stays flat however long the engine runs: terminal orders leave the book after
         # a few seconds (late reports for them are matched through the database)
-        self._book.remove_terminal_older_than(self._clock.now() - _TERMINAL_KEPT)
+        self._book.forget_ended(self._clock.now() - _TERMINAL_KEPT, _ENDED_KEPT_MAX)
         if self._deferred:
             limit = self._clock.monotonic() - self._request_timeout
             expired: list[PlaceOrders] = []

@@ -307,6 +307,7 @@ class OrderBook:
     def __init__(self) -> None:
         self._orders: dict[int, Order] = {}
         self._live: set[int] = set()
+        self._ended: dict[int, None] = {}  # terminal orders' handles, in the order they ended
         self._by_cl_ord_id: dict[str, int] = {}
         self._by_order_id: dict[str, int] = {}
         self._by_userref: dict[tuple[int, str], int] = {}
@@ -340,6 +341,8 @@ class OrderBook:
         self._orders[handle] = order
         if order.status in LIVE:
             self._live.add(handle)
+        else:
+            self._ended[handle] = None
         self._index(handle, order)
 
     def replace(self, order: Order) -> None:
@@ -355,8 +358,10 @@ class OrderBook:
         self._orders[handle] = order
         if order.status in LIVE:
             self._live.add(handle)
-        else:
+            self._ended.pop(handle, None)
+        elif handle in self._live:
             self._live.discard(handle)
+            self._ended[handle] = None
         if (
             order.pk != before.pk
             or order.order_id != before.order_id
@@ -416,22 +421,32 @@ class OrderBook:
             1 for h in self._live if orders[h].symbol == symbol and orders[h].status in _RESTING
         )
 
-    def remove_terminal_older_than(self, cutoff: datetime) -> int:
-        """Forget terminal orders closed (or last updated) before `cutoff`; returns how many.
+    def forget_ended(self, cutoff: datetime | None = None, keep_at_most: int | None = None) -> int:
+        """Forget ended orders, oldest-ended first: those closed (or last updated) before
+        `cutoff`, and any beyond the newest `keep_at_most`. Returns how many went.
 
-        Memory stays bounded by the live orders plus recent history; the database keeps the rest.
+        Memory stays bounded by the live orders plus a bounded recent history, whatever the
+        order rate: a time limit alone let a burst of thousands of orders a second hold thousands
+        of ended snapshots, and the allocator keeps the high-water mark of such peaks. The
+        database keeps the rest; a late report for a forgotten order is matched there. The
+        cutoff stops at the first order ended after it, so an order that ended out of turn (by
+        its timestamps) stays until those ended before it have gone.
         """
-        stale = [
-            handle
-            for handle, order in self._orders.items()
-            if handle not in self._live and (order.closed_at or order.updated_at) < cutoff
-        ]
-        for handle in stale:
-            order = self._orders.pop(handle)
+        ended = self._ended
+        gone = 0
+        while ended:
+            handle = next(iter(ended))
+            order = self._orders[handle]
+            over = keep_at_most is not None and len(ended) > keep_at_most
+            if not over and (cutoff is None or (order.closed_at or order.updated_at) >= cutoff):
+                break
+            del ended[handle]
+            del self._orders[handle]
             for index, key in self._keys(order):
                 if index.get(key) == handle:
                     del index[key]
-        return len(stale)
+            gone += 1
+        return gone
 
     # -- private --
 

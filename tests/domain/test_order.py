@@ -145,13 +145,41 @@ def test_terminal_orders_are_forgotten_after_the_cutoff_live_ones_never() -> Non
     book.add(order("old", status=S.FILLED, order_id="O-old", pk=1, closed_at=T0))
     book.add(order("new", status=S.CANCELED, pk=2, closed_at=T0 + timedelta(hours=2)))
     book.add(order("live", status=S.NEW, pk=3))
-    assert book.remove_terminal_older_than(T0 + timedelta(hours=1)) == 1
+    assert book.forget_ended(T0 + timedelta(hours=1)) == 1
     assert book.get_by_cl_ord_id("old") is None
     assert book.get_by_order_id("O-old") is None
     assert book.get_by_pk(1) is None
     assert book.get_by_cl_ord_id("new") is not None
-    assert book.remove_terminal_older_than(T0 + timedelta(days=9)) == 1
+    assert book.forget_ended(T0 + timedelta(days=9)) == 1
     assert [o.cl_ord_id for o in book] == ["live"]
+
+
+def test_beyond_the_cap_the_orders_that_ended_first_are_forgotten_live_ones_never() -> None:
+    book = OrderBook()
+    for n in range(5):
+        book.add(order(f"c-{n}", status=S.NEW, order_id=f"O-{n}", pk=n + 1))
+    # they end in another order than they were placed: the cap goes by the end
+    for n in (3, 0, 4):
+        book.replace(order(f"c-{n}", status=S.CANCELED, order_id=f"O-{n}", pk=n + 1,
+                           closed_at=T0))  # fmt: skip
+    assert book.forget_ended(keep_at_most=1) == 2
+    assert book.get_by_order_id("O-3") is None and book.get_by_pk(1) is None
+    assert [o.cl_ord_id for o in book] == ["c-1", "c-2", "c-4"]
+    assert book.forget_ended(keep_at_most=1) == 0
+    assert book.forget_ended(keep_at_most=0) == 1
+    assert [o.cl_ord_id for o in book.live()] == ["c-1", "c-2"]
+
+
+def test_an_ended_order_replaced_by_a_later_end_keeps_its_turn() -> None:
+    book = OrderBook()
+    book.add(order("a", status=S.NEW, order_id="O-a", pk=1))
+    book.add(order("b", status=S.NEW, order_id="O-b", pk=2))
+    book.replace(order("a", status=S.CANCELED, order_id="O-a", pk=1, closed_at=T0))
+    book.replace(order("b", status=S.CANCELED, order_id="O-b", pk=2, closed_at=T0))
+    # a correction of a's end (reconciliation found it filled) does not make it newer
+    book.replace(order("a", status=S.FILLED, order_id="O-a", pk=1, closed_at=T0))
+    assert book.forget_ended(keep_at_most=1) == 1
+    assert book.get_by_pk(1) is None and book.get_by_pk(2) is not None
 
 
 def test_evolve_is_replace() -> None:

@@ -19,13 +19,21 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from actors import order_manager
 from actors.clock import SystemClock
 from actors.listeners import EventBus
-from actors.messages import DrainIntake, PlaceOrders, RequestAnswered, VenueSnapshot
+from actors.messages import (
+    DrainIntake,
+    ExecutionsReceived,
+    PlaceOrders,
+    RequestAnswered,
+    VenueSnapshot,
+)
 from actors.order_manager import DrainFacts, Intake, OrderManagerActor
 from engine.domain.lifecycle import OrderStatus
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.kraken.envelope import parse_response
+from engine.kraken.executions import parse_executions
 from persistence import repository
 from persistence.db import ensure_schema, make_engine, make_sessionmaker
 from persistence.history import History
@@ -64,8 +72,8 @@ def start() -> Iterator[Callable[[Engine], OrderManagerActor]]:
         om.on_stop()
 
 
-def _placed(om: OrderManagerActor) -> None:
-    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
+def _placed(om: OrderManagerActor, cl_ord_id: str = "a") -> None:
+    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": cl_ord_id,
               "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
     om._intake.put(PlaceOrders("add_order", params, Future()))
     om.on_receive(DrainIntake())
@@ -84,13 +92,23 @@ def _reconciled(*fills: FillReport) -> VenueSnapshot:
     return VenueSnapshot("reconnect", (), fills, datetime.now(UTC))
 
 
-def _ack(om: OrderManagerActor) -> None:
+def _ack(
+    om: OrderManagerActor, pk: int = 1, order_id: str = ORDER_ID, cl_ord_id: str = "a"
+) -> None:
     response = parse_response({"method": "add_order", "req_id": 7, "success": True,
-                               "result": {"order_id": ORDER_ID, "cl_ord_id": "a"},
+                               "result": {"order_id": order_id, "cl_ord_id": cl_ord_id},
                                "time_in": "2024-05-01T12:00:00.000000Z",
                                "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
-    om.inlet.tell(RequestAnswered((1,), "add_order", 7, response))
+    om.inlet.tell(RequestAnswered((pk,), "add_order", 7, response))
     om.on_receive(DrainFacts())
+
+
+def _canceled(order_id: str, cl_ord_id: str, sequence: int) -> ExecutionsReceived:
+    report = {"order_id": order_id, "cl_ord_id": cl_ord_id, "exec_id": f"TCXL-{sequence}",
+              "exec_type": "canceled", "order_status": "canceled", "reason": "User requested",
+              "timestamp": "2024-05-01T12:00:01.000000Z"}  # fmt: skip
+    frame = {"channel": "executions", "type": "update", "data": [report], "sequence": sequence}
+    return ExecutionsReceived(parse_executions(frame), 1)
 
 
 def _fill_row_order_pk(url: str) -> int | None:
@@ -167,3 +185,33 @@ def test_an_external_orders_fill_read_before_the_order_is_booked_when_it_is_reco
     [row] = History(url).orders()
     assert (row.origin, row.fees, row.cum_qty) == ("external", Decimal("0.0104"), Decimal("0.004"))
     assert _fill_row_order_pk(url) == row.id
+
+
+def test_an_order_forgotten_because_others_ended_after_it_gets_its_late_fill(
+    database: tuple[Engine, str],
+    start: Callable[[Engine], OrderManagerActor],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # however fast orders end, the book keeps only the newest ended ones (1 here); the
+    # database keeps the rest, and a fill that comes later still reaches its order
+    monkeypatch.setattr(order_manager, "_ENDED_KEPT_MAX", 1)
+    engine, url = database
+    om = start(engine)
+    _placed(om, "a")
+    _placed(om, "b")
+    _ack(om, 1, ORDER_ID, "a")
+    _ack(om, 2, "OLATER-ABCDE-FGHIJK", "b")
+    om.inlet.tell(_canceled(ORDER_ID, "a", 3))
+    om.inlet.tell(_canceled("OLATER-ABCDE-FGHIJK", "b", 4))
+    om.on_receive(DrainFacts())
+    assert om._book.get_by_pk(1) is None, "the order that ended first left the book"
+    later = om._book.get_by_pk(2)
+    assert later is not None and later.status is OrderStatus.CANCELED
+    om.on_receive(_reconciled(_rest_trade()))
+    rows = {row.id: row for row in History(url).orders()}
+    assert (rows[1].fees, rows[1].cum_qty, rows[1].status) == (
+        Decimal("0.0104"),
+        Decimal("0.004"),
+        "canceled",
+    )
+    assert [f.order_pk for f in History(url).fills()] == [1]
