@@ -15,8 +15,8 @@ once connected, then one line per point:
           <orders held in memory or -> <WAL bytes or ->
 
 `KR_BENCH_MEMORY_DETAIL=1` adds `DETAIL` lines after each reading (object counts by type that
-grew since the previous point, glibc malloc totals): a diagnosis aid that itself allocates, so
-figures from such a run are not the benchmark's.
+grew since the previous point, glibc malloc totals, SQLite's heap, pymalloc's arenas): a
+diagnosis aid that itself allocates, so figures from such a run are not the benchmark's.
 """
 
 from __future__ import annotations
@@ -79,6 +79,41 @@ def _malloc_line() -> str:
     )
 
 
+def _sqlite_line() -> str:
+    """SQLite's own heap (page caches, statements, schema) across every connection."""
+    try:
+        library = ctypes.CDLL("libsqlite3.so.0")
+    except OSError:
+        return "sqlite: no shared libsqlite3"
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    return f"sqlite (all connections): {library.sqlite3_memory_used() // 1024} KiB"
+
+
+def _pymalloc_line() -> str:
+    """Python's small-object allocator: arenas it holds against bytes in use in them. An arena
+    goes back to the system only when empty, so arenas beyond the bytes in use are the
+    high-water mark of a past peak."""
+    import tempfile
+
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        text = captured.read().decode(errors="replace")
+    wanted = ("# arenas allocated current", "# bytes in allocated blocks")
+    found = {
+        name.strip("# ").strip(): value.strip()
+        for name, _, value in (line.partition("=") for line in text.splitlines())
+        if name.strip().startswith(wanted)
+    }
+    return "pymalloc: " + ", ".join(f"{k} {v}" for k, v in found.items())
+
+
 def _type_counts() -> collections.Counter[str]:
     return collections.Counter(type(o).__name__ for o in gc.get_objects())
 
@@ -132,7 +167,9 @@ def main() -> int:
                 now = _type_counts()
                 grown = sorted(((now[k] - counts[k], k) for k in now), reverse=True)[:10]
                 print("DETAIL objects: " + ", ".join(f"{k} {d:+}" for d, k in grown if d > 0))
-                print(f"DETAIL {_malloc_line()}", flush=True)
+                print(f"DETAIL {_malloc_line()}")
+                print(f"DETAIL {_sqlite_line()}")
+                print(f"DETAIL {_pymalloc_line()}", flush=True)
                 counts = now
     finally:
         engine.stop()
