@@ -1287,6 +1287,15 @@ class OrderManagerActor(pykka.ThreadingActor):
         # memory stays flat however long the engine runs: terminal orders leave the book after
         # a few seconds (late reports for them are matched through the database)
         self._book.forget_ended(self._clock.now() - _TERMINAL_KEPT, _ENDED_KEPT_MAX)
+        if self._amended_at:
+            # an amend's time prices the order's next amend or cancel: once it has ended
+            # there is none (an entry per amended order was kept for the process's life)
+            book = self._book
+            self._amended_at = {
+                pk: at
+                for pk, at in self._amended_at.items()
+                if (order := book.get_by_pk(pk)) is not None and order.is_live
+            }
         if self._deferred:
             limit = self._clock.monotonic() - self._request_timeout
             expired: list[PlaceOrders] = []
