@@ -1,8 +1,10 @@
 """The engine's own process for the memory benchmark: place orders, print RSS at each point.
 
 Configured through environment variables (the simulator's local credentials never appear on a
-command line or in output). Orders are IOC limit buys below the market: each is acknowledged,
-then expires at once, so the engine's steady state is "many orders done", as in a long session.
+command line or in output). `KR_BENCH_WORKLOAD` picks the orders: `ioc` (the default), IOC
+limit buys below the market, each acknowledged, then expired at once, so the engine's steady
+state is "many orders done", as in a long session; or `mixed`, market buys filled at once and
+resting buys amended, then canceled (see `_mixed`).
 
 Nothing here tidies the process before a reading (no `gc.collect()`, no `malloc_trim`): the
 figure is what the engine itself leaves resident after the workload. It prints
@@ -27,6 +29,7 @@ import gc
 import os
 import sys
 from concurrent.futures import Future
+from decimal import Decimal
 from typing import Any
 
 from benchmarks._common import limit_buy
@@ -118,8 +121,44 @@ def _type_counts() -> collections.Counter[str]:
     return collections.Counter(type(o).__name__ for o in gc.get_objects())
 
 
+def _ioc(engine: Engine, placed: int, n: int) -> int:
+    """`n` IOC limit buys below the market: acknowledged, then expired at once."""
+    batch: list[Future[Any]] = [
+        engine.submit_spot_order(**limit_buy(placed + i, time_in_force="ioc")) for i in range(n)
+    ]
+    for future in batch:
+        future.result(timeout=60)
+    return n
+
+
+def _mixed(engine: Engine, placed: int, n: int) -> int:
+    """Half market buys (filled at once: a trade report and its fill), half resting limit buys,
+    each amended once, then canceled: every kind of fact an order can bring, so that anything
+    the engine keeps per order, per fill or per amend shows as growth."""
+    market = [
+        engine.submit_spot_order(order_type="market", side="buy", symbol="BTC/USD",
+                                 order_qty=Decimal("0.0001"))
+        for _ in range(n // 2)
+    ]  # fmt: skip
+    resting = [engine.submit_spot_order(**limit_buy(placed + i)) for i in range(n - n // 2)]
+    for future in market:
+        future.result(timeout=60)
+    order_ids = [future.result(timeout=60).result.order_id for future in resting]
+    amends = [engine.amend_spot_order(order_id=o, limit_price=Decimal(900)) for o in order_ids]
+    for future in amends:
+        future.result(timeout=60)
+    cancels = [engine.cancel_spot_order(order_id=o) for o in order_ids]
+    for future in cancels:
+        future.result(timeout=60)
+    return n
+
+
+_WORKLOADS = {"ioc": _ioc, "mixed": _mixed}
+
+
 def main() -> int:
     points = [int(p) for p in os.environ["KR_BENCH_POINTS"].split(",")]
+    place = _WORKLOADS[os.environ.get("KR_BENCH_WORKLOAD", "ioc")]
     detail = os.environ.get("KR_BENCH_MEMORY_DETAIL") == "1"
     database_url = os.environ["KR_BENCH_DATABASE_URL"]
     config = EngineConfig(
@@ -145,13 +184,7 @@ def main() -> int:
         placed = 0
         for point in points:
             while placed < point:
-                batch: list[Future[Any]] = [
-                    engine.submit_spot_order(**limit_buy(placed + i, time_in_force="ioc"))
-                    for i in range(min(200, point - placed))
-                ]
-                for future in batch:
-                    future.result(timeout=60)
-                placed += len(batch)
+                placed += place(engine, placed, min(200, point - placed))
             engine.wait_for_events(timeout=60)
             stats = engine.stats()
             status = proc_status()

@@ -38,16 +38,36 @@ COLUMNS = [
 ]
 
 
+WORKLOADS = {
+    "ioc": "IOC limit buys below the market (acknowledged, then expired at once), 200 in flight",
+    "mixed": "half market buys (each filled at once: a trade report and its fill), half resting "
+    "limit buys, each amended once, then canceled; 100 of each in flight",
+}
+
+
 def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
+    """One child process per workload, each on a fresh database and account; the goal holds
+    only if it holds for each (anything kept per fill or per amend shows in `mixed` only)."""
+    sections = [_run_child(sim, sizes, workdir, workload) for workload in WORKLOADS]
+    section = sections[0]
+    for other in sections[1:]:
+        section.rows.extend(other.rows)
+        section.goals.extend(other.goals)
+        section.notes.extend(other.notes)
+    return section
+
+
+def _run_child(sim: SimProcess, sizes: Sizes, workdir: Path, workload: str) -> Section:
     key, secret = sim.add_account()
     env = {
         **os.environ,
+        "KR_BENCH_WORKLOAD": workload,
         "KR_BENCH_POINTS": ",".join(str(p) for p in sizes.memory_points),
         "KR_BENCH_KEY": key,
         "KR_BENCH_SECRET": secret,
         "KR_BENCH_WS_URL": sim.ws_url,
         "KR_BENCH_REST_URL": sim.rest_url,
-        "KR_BENCH_DATABASE_URL": f"sqlite:///{workdir / 'memory.db'}",
+        "KR_BENCH_DATABASE_URL": f"sqlite:///{workdir / f'memory-{workload}.db'}",
     }
     env.pop("KR_BENCH_MEMORY_DETAIL", None)  # a diagnosis aid that perturbs the figures
     done = subprocess.run(
@@ -62,11 +82,13 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-5:]
         raise RuntimeError("memory child failed: " + " | ".join(tail))
-    return parse_child_output(done.stdout, sizes)
+    return parse_child_output(done.stdout, sizes, workload)
 
 
-def parse_child_output(stdout: str, sizes: Sizes) -> Section:
-    """The section from the child's START / POINT lines (see benchmarks._memory_child)."""
+def parse_child_output(stdout: str, sizes: Sizes, workload: str = "ioc") -> Section:
+    """The section from the child's START / POINT lines (see benchmarks._memory_child); rows
+    and goal name the workload unless it is the default one."""
+    named = "" if workload == "ioc" else f" ({workload})"
     section = Section("memory", "6. Resident memory of the engine process", list(COLUMNS))
     start = 0
     figures: list[tuple[int, int]] = []  # (orders, VmRSS KiB)
@@ -77,14 +99,14 @@ def parse_child_output(stdout: str, sizes: Sizes) -> Section:
         if parts[0] == "START":
             values = [int(v) for v in parts[1:]] + [0, 0, 0]
             start, peak, anon, file = values[:4]
-            section.rows.append(["start + connect (floor)", start / _MIB, 1.0, peak / _MIB,
+            section.rows.append([f"start + connect (floor){named}", start / _MIB, 1.0, peak / _MIB,
                                  anon / _MIB, file / _MIB, 0, 0, "-"])  # fmt: skip
         elif parts[0] == "POINT":
             orders, rss, live, peak, anon, file = (int(v) for v in parts[1:7])
             held = "-" if parts[7] == "-" else int(parts[7])
             wal = "-" if parts[8] == "-" else int(parts[8]) / (1024 * _MIB)
             figures.append((orders, rss))
-            section.rows.append([f"{orders:,} orders", rss / _MIB, ratio(rss, start),
+            section.rows.append([f"{orders:,} orders{named}", rss / _MIB, ratio(rss, start),
                                  peak / _MIB, anon / _MIB, file / _MIB, held, live,
                                  wal])  # fmt: skip
     first, last = sizes.memory_points
@@ -95,10 +117,10 @@ def parse_child_output(stdout: str, sizes: Sizes) -> Section:
     else:
         growth = per_order = float("nan")
     section.goals.append(Goal(
-        f"RSS after {last:,} within 10% of after {first:,} orders (got {100 * growth:+.1f}%)",
+        f"RSS after {last:,} within 10% of after {first:,} orders{named} "
+        f"(got {100 * growth:+.1f}%)",
         abs(growth) <= 0.10))  # fmt: skip
-    section.notes.append(f"RSS grew {per_order:,.0f} bytes per order between the two points")
-    section.notes.append("IOC limit buys below the market (acknowledged, then expired at once), "
-                         "200 in flight; read in the engine's own process, no forced collection "
-                         "or trim before a reading")  # fmt: skip
+    section.notes.append(f"RSS grew {per_order:,.0f} bytes per order between the two points{named}")
+    section.notes.append(f"{workload}: {WORKLOADS[workload]}; read in the engine's own process, "
+                         "no forced collection or trim before a reading")  # fmt: skip
     return section

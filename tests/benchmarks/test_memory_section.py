@@ -73,3 +73,23 @@ def test_the_child_reads_its_own_status_and_the_wal_size(tmp_path: Path) -> None
     (tmp_path / "m.db-wal").write_bytes(b"x" * 10)
     assert wal_bytes(f"sqlite:///{db}") == 10
     assert wal_bytes("postgresql+psycopg://host/db") is None
+
+
+def test_another_workloads_rows_goal_and_notes_name_it() -> None:
+    out = "\n".join(
+        [
+            "START 1000 1000 800 200",
+            "POINT 100 2000 0 2000 1800 200 1000 -",
+            "POINT 1100 2300 0 2300 2100 200 1000 -",
+        ]
+    )
+
+    section = parse_child_output(out, SIZES, "mixed")
+
+    assert [row[0] for row in section.rows] == [
+        "start + connect (floor) (mixed)",
+        "100 orders (mixed)",
+        "1,100 orders (mixed)",
+    ]
+    assert "orders (mixed) (got +15.0%)" in section.goals[0].text
+    assert section.notes[1].startswith("mixed: half market buys")
