@@ -7,6 +7,7 @@ REST overlapping the channel), so every merge is idempotent and quantities never
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
@@ -307,7 +308,9 @@ class OrderBook:
     def __init__(self) -> None:
         self._orders: dict[int, Order] = {}
         self._live: set[int] = set()
-        self._ended: dict[int, None] = {}  # terminal orders' handles, in the order they ended
+        # terminal orders' handles, in the order they ended (an OrderedDict: a dict drained from
+        # its front scans the holes its deletions left, an OrderedDict does not)
+        self._ended: OrderedDict[int, None] = OrderedDict()
         self._by_cl_ord_id: dict[str, int] = {}
         self._by_order_id: dict[str, int] = {}
         self._by_userref: dict[tuple[int, str], int] = {}
