@@ -470,10 +470,12 @@ class OrderManagerActor(pykka.ThreadingActor):
                 connection.tell(Connect())
         if not commands:
             return
-        if self.inlet.queue.qsize() and any(isinstance(c, ForwardRequest) for c in commands):
-            # a cancel or amend names orders by the ids their answers brought: answers queued
-            # before it (the connection queues them before resolving the caller's future)
-            # are applied first, so the book knows those orders
+        if self.inlet.queue.qsize() and any(_names_an_order(c) for c in commands):
+            # a cancel, amend or edit names orders by the ids their answers brought: answers
+            # queued before it (the connection queues them before resolving the caller's
+            # future) are applied first, so the book knows those orders. An edit whose
+            # original is unknown writes no intent for its replacement, whose reports would
+            # then be recorded as another client's order.
             self._drain_facts(intake_first=False)
         self._process(commands)
         if self._intake.qsize():
@@ -1438,6 +1440,10 @@ _COLUMNS = (
     "acknowledged_at",
     "closed_at",
 )
+
+
+def _names_an_order(command: PlaceOrders | ForwardRequest) -> bool:
+    return isinstance(command, ForwardRequest) or command.method == "edit_order"
 
 
 def _row_updates(

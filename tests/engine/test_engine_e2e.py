@@ -356,3 +356,28 @@ def test_swallowed_acknowledgement_is_outcome_unknown_and_stays_in_flight(
     engine.wait_for_events()
     [row] = History(engine.config.database_url).orders(cl_ord_id="swallowed-1")
     assert row.status in LIVE  # never rejected, never forgotten: reconciliation settles it
+
+
+def test_an_edit_sent_the_moment_its_order_was_answered_records_its_replacement(
+    make_engine: Callable[..., Engine],
+) -> None:
+    # the answered caller's next command goes before the answer's facts (the head start):
+    # an edit must still find its order, and write its replacement's intent before sending
+    engine = make_engine()
+    engine.connect()
+    edits = []
+    for i in range(5):
+        placed = engine.submit_spot_order(**limit_buy(limit_price=Decimal(26500 - i)))
+        original = placed.result(timeout=5).result.order_id
+        with pytest.warns(DeprecationWarning):
+            edit = engine.edit_spot_order(
+                order_id=original, symbol="BTC/USD", limit_price=Decimal(26000 - i)
+            )
+        edits.append((original, edit.result(timeout=5).result.order_id))
+    for _, replacement in edits:
+        known = engine.get_order(replacement)  # queued behind the answers
+        assert known is not None and known.order_id == replacement
+    rows = {row.order_id: row for row in History(engine.config.database_url).orders()}
+    for original, replacement in edits:
+        assert rows[replacement].origin == "engine"
+        assert rows[replacement].replaces_id == rows[original].id

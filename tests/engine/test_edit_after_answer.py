@@ -1,0 +1,84 @@
+"""An edit sent the moment its order's answer resolved the caller's future.
+
+The future resolves on the reader's thread; the answer's facts reach the order manager's
+book a little later (after the answered caller's next command, by design). An edit names its
+order by the id that answer brought, so it must find it: otherwise no intent is written for
+the replacement before it goes on the wire, and its reports, matching no order, end up
+recorded as someone else's order. The order manager's object is driven on the test's thread,
+with a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import Future
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.clock import SystemClock
+from actors.listeners import EventBus
+from actors.messages import DrainIntake, PlaceOrders, RequestAnswered, SendRequest
+from actors.order_manager import Intake, OrderManagerActor
+from engine.domain.lifecycle import OrderStatus
+from engine.kraken.envelope import parse_response
+from persistence.db import ensure_schema, make_engine, make_sessionmaker
+from persistence.history import History
+
+ORDER_ID = "OEDITR-ABCDE-FGHIJK"
+
+
+class _Wire:
+    def __init__(self) -> None:
+        self.sent: list[SendRequest] = []
+
+    def tell(self, message: Any) -> None:
+        self.sent.append(message)
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, _Wire, str]]:
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    wire = _Wire()
+    om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
+                           clock=SystemClock(), events=EventBus(), intake=Intake(),
+                           connection=lambda: wire, run_id=None)  # fmt: skip
+    om.on_start()
+    try:
+        yield om, wire, url
+    finally:
+        om.on_stop()
+        engine.dispose()
+
+
+def _submit(om: OrderManagerActor, command: PlaceOrders) -> None:
+    om._intake.put(command)
+    om.on_receive(DrainIntake())
+
+
+def test_the_replacement_is_recorded_before_the_edit_leaves_though_the_answer_waits(
+    manager: tuple[OrderManagerActor, _Wire, str],
+) -> None:
+    om, wire, url = manager
+    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
+              "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
+    _submit(om, PlaceOrders("add_order", params, Future()))
+    response = parse_response({"method": "add_order", "req_id": 7, "success": True,
+                               "result": {"order_id": ORDER_ID, "cl_ord_id": "a"},
+                               "time_in": "2024-05-01T12:00:00.000000Z",
+                               "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
+    # the reader queued the answer (and resolved the caller), the manager has not applied it
+    om.inlet.tell(RequestAnswered((1,), "add_order", 7, response))
+    edit = {"order_id": ORDER_ID, "symbol": "BTC/USD", "limit_price": Decimal("990")}
+    _submit(om, PlaceOrders("edit_order", edit, Future()))
+
+    [_, sent] = wire.sent
+    assert sent.method == "edit_order" and sent.ref == (2,), "the replacement's row, written first"
+    replacement = om._book.get_by_pk(2)
+    assert replacement is not None and replacement.status is OrderStatus.SUBMITTED
+    rows = {row.id: row for row in History(url).orders()}
+    assert rows[2].replaces_id == 1 and rows[2].origin == "engine"
+    assert rows[2].limit_price == Decimal("990") and rows[1].order_id == ORDER_ID
