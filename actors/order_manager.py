@@ -475,7 +475,8 @@ class OrderManagerActor(pykka.ThreadingActor):
             # queued before it (the connection queues them before resolving the caller's
             # future) are applied first, so the book knows those orders. An edit whose
             # original is unknown writes no intent for its replacement, whose reports would
-            # then be recorded as another client's order.
+            # then be recorded as another client's order; an order known only by its userref
+            # would be refused while an answered order with that userref looks in flight.
             self._drain_facts(intake_first=False)
         self._process(commands)
         if self._intake.qsize():
@@ -1443,7 +1444,14 @@ _COLUMNS = (
 
 
 def _names_an_order(command: PlaceOrders | ForwardRequest) -> bool:
-    return isinstance(command, ForwardRequest) or command.method == "edit_order"
+    """The command depends on what earlier answers taught the book: it names an order by id
+    (cancel, amend, edit), or it is known only by a userref that an order in flight may hold
+    until its answer is applied."""
+    if isinstance(command, ForwardRequest) or command.method == "edit_order":
+        return True
+    params = command.params
+    rows = (params.get("orders") or ()) if command.method == "batch_add" else (params,)
+    return any(row.get("order_userref") is not None and not row.get("cl_ord_id") for row in rows)
 
 
 def _row_updates(

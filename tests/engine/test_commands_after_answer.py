@@ -1,11 +1,15 @@
-"""An edit sent the moment its order's answer resolved the caller's future.
+"""Commands sent the moment an order's answer resolved its caller's future.
 
 The future resolves on the reader's thread; the answer's facts reach the order manager's
-book a little later (after the answered caller's next command, by design). An edit names its
-order by the id that answer brought, so it must find it: otherwise no intent is written for
-the replacement before it goes on the wire, and its reports, matching no order, end up
-recorded as someone else's order. The order manager's object is driven on the test's thread,
-with a real SQLite file."""
+book a little later (after the answered caller's next command, by design). A command that
+depends on what the answer taught must not run on the book as it was before:
+- an edit names its order by the id the answer brought. Without it, no intent is written for
+  the replacement before it goes on the wire, and its reports, matching no order, end up
+  recorded as another client's order;
+- an order known only by its userref is refused while another order with that userref is in
+  flight, and the answered one still looks in flight.
+
+The order manager's object is driven on the test's thread, with a real SQLite file."""
 
 from __future__ import annotations
 
@@ -82,3 +86,24 @@ def test_the_replacement_is_recorded_before_the_edit_leaves_though_the_answer_wa
     rows = {row.id: row for row in History(url).orders()}
     assert rows[2].replaces_id == 1 and rows[2].origin == "engine"
     assert rows[2].limit_price == Decimal("990") and rows[1].order_id == ORDER_ID
+
+
+def test_an_order_reusing_an_answered_orders_userref_is_not_refused_though_the_answer_waits(
+    manager: tuple[OrderManagerActor, _Wire, str],
+) -> None:
+    # an order known only by its userref is refused while another with that userref is in
+    # flight (Kraken could not tell the two apart); once the first is answered, it is not
+    om, wire, _ = manager
+    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "order_userref": 7,
+              "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
+    _submit(om, PlaceOrders("add_order", params, Future()))
+    response = parse_response({"method": "add_order", "req_id": 7, "success": True,
+                               "result": {"order_id": ORDER_ID, "order_userref": 7},
+                               "time_in": "2024-05-01T12:00:00.000000Z",
+                               "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
+    om.inlet.tell(RequestAnswered((1,), "add_order", 7, response))
+    second: Future[Any] = Future()
+    _submit(om, PlaceOrders("add_order", {**params, "limit_price": Decimal("990")}, second))
+
+    assert not second.done(), "not refused: the first order is known by its id now"
+    assert [request.ref for request in wire.sent] == [(1,), (2,)]
