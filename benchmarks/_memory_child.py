@@ -4,7 +4,7 @@ Configured through environment variables (the simulator's local credentials neve
 command line or in output). `KR_BENCH_WORKLOAD` picks the orders: `ioc` (the default), IOC
 limit buys below the market, each acknowledged, then expired at once, so the engine's steady
 state is "many orders done", as in a long session; or `mixed`, market buys filled at once and
-resting buys amended, then canceled (see `_mixed`).
+resting buys amended or edited, then canceled (see `_mixed`).
 
 Nothing here tidies the process before a reading (no `gc.collect()`, no `malloc_trim`): the
 figure is what the engine itself leaves resident after the workload. It prints
@@ -28,6 +28,7 @@ import ctypes
 import gc
 import os
 import sys
+import warnings
 from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any
@@ -133,8 +134,9 @@ def _ioc(engine: Engine, placed: int, n: int) -> int:
 
 def _mixed(engine: Engine, placed: int, n: int) -> int:
     """Half market buys (filled at once: a trade report and its fill), half resting limit buys,
-    each amended once, then canceled: every kind of fact an order can bring, so that anything
-    the engine keeps per order, per fill or per amend shows as growth."""
+    each amended (or, one in two, edited: a new order replaces it) the moment it is answered,
+    then canceled: every kind of fact an order can bring, so that anything the engine keeps
+    per order, per fill, per amend or per unmatched report shows as growth."""
     market = [
         engine.submit_spot_order(order_type="market", side="buy", symbol="BTC/USD",
                                  order_qty=Decimal("0.0001"))
@@ -144,9 +146,16 @@ def _mixed(engine: Engine, placed: int, n: int) -> int:
     for future in market:
         future.result(timeout=60)
     order_ids = [future.result(timeout=60).result.order_id for future in resting]
-    amends = [engine.amend_spot_order(order_id=o, limit_price=Decimal(900)) for o in order_ids]
+    amends = [engine.amend_spot_order(order_id=o, limit_price=Decimal(900)) for o in order_ids[::2]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Kraken prefers amend; both run
+        edits = [
+            engine.edit_spot_order(order_id=o, symbol="BTC/USD", limit_price=Decimal(900))
+            for o in order_ids[1::2]
+        ]
     for future in amends:
         future.result(timeout=60)
+    order_ids = order_ids[::2] + [future.result(timeout=60).result.order_id for future in edits]
     cancels = [engine.cancel_spot_order(order_id=o) for o in order_ids]
     for future in cancels:
         future.result(timeout=60)

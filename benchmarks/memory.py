@@ -41,7 +41,8 @@ COLUMNS = [
 WORKLOADS = {
     "ioc": "IOC limit buys below the market (acknowledged, then expired at once), 200 in flight",
     "mixed": "half market buys (each filled at once: a trade report and its fill), half resting "
-    "limit buys, each amended once, then canceled; 100 of each in flight",
+    "limit buys, each amended or (one in two) edited the moment it is answered, then canceled; "
+    "100 of each in flight",
 }
 
 
