@@ -847,7 +847,26 @@ class OrderManagerActor(pykka.ThreadingActor):
         if answer.method in ("add_order", "edit_order") and pks:
             pk = pks[-1]
             order_id = _result_attr(response, "order_id")
-            if response.success and order_id:
+            holder = self._book.get_by_order_id(order_id) if order_id else None
+            if holder is not None and holder.pk != pk:
+                # another row has this id already (a late answer for an order recorded
+                # meanwhile): two rows may not share it, and the first one keeps it
+                log.warning(
+                    "answer names %s, already order %s's; order %s left as it is",
+                    order_id,
+                    holder.pk,
+                    pk,
+                )
+                self._journal(
+                    session,
+                    order_pk=pk,
+                    at=now,
+                    source="acknowledgement",
+                    kind="ack:late",
+                    raw=response.to_dict(),
+                    req_id=answer.req_id,
+                )
+            elif response.success and order_id:
                 self._transition(
                     session,
                     pk,
@@ -1124,6 +1143,8 @@ class OrderManagerActor(pykka.ThreadingActor):
                 # nobody claimed these reports: an order placed by someone else on this account
                 orphan = self._orphans[order_id]
                 first = next((r for r in orphan.reports if r.symbol and r.side), None)
+                if first is not None and self._edit_replacement(session, first, now, published):
+                    continue  # our edit's new order, its answer lost: its reports replayed
                 if first is None or not self._record_external(session, first, now, published):
                     self._orphans.pop(order_id)
                     log.warning("dropped reports for unknown order %s (no details)", order_id)
@@ -1174,7 +1195,9 @@ class OrderManagerActor(pykka.ThreadingActor):
             )
             seen: set[int] = set()
             for report in snapshot.orders:
-                order = self._match(session, report)
+                order = self._match(session, report) or self._edit_replacement(
+                    session, report, now, published
+                )
                 if order is None:
                     if self._record_external(session, report, now, published):
                         changed += 1
@@ -1228,6 +1251,39 @@ class OrderManagerActor(pykka.ThreadingActor):
             self._request_reconcile(reason)
             return
         self._open_gate()
+
+    def _edit_replacement(
+        self,
+        session: Session,
+        report: OrderStatusReport,
+        now: datetime,
+        published: list[OrderEvent],
+    ) -> Order | None:
+        """Our edit's new order, for a report no key of ours matches: the one replacement in
+        flight on its symbol and side with its price and quantity. It then takes the report's
+        order id, as its answer would have given it.
+
+        Only reconciliation and the orphans' sweep ask: by then the edit's answer was lost or
+        is late. Recorded as another client's order instead, the order would have two rows,
+        and the late answer, naming the same id, would break the database's uniqueness.
+        """
+        if not report.order_id or report.symbol is None or report.side is None:
+            return None
+        candidates = [
+            row
+            for row in repository.edit_replacements_in_flight(
+                session, self._account, report.symbol, report.side
+            )
+            if (report.limit_price is None or row.limit_price == report.limit_price)
+            and (report.order_qty is None or row.order_qty == report.order_qty)
+        ]
+        if len(candidates) != 1:
+            return None  # none, or two we cannot tell apart: recorded as it stands
+        pk = candidates[0].id
+        self._transition(session, pk, lifecycle.Acknowledged(report.order_id), now,
+                         "reconciliation", "edit_matched", {"order_id": report.order_id},
+                         None, published)  # fmt: skip
+        return self._book.get_by_order_id(report.order_id)
 
     def _record_external(
         self,

@@ -628,6 +628,31 @@ def find_order(
     return session.scalars(query.execution_options(populate_existing=True)).first()
 
 
+def edit_replacements_in_flight(
+    session: Session, account: str, symbol: str, side: str
+) -> list[OrderRow]:
+    """Replacements this engine sent for edited orders that no answer has named yet.
+
+    Kraken gives an edit's new order neither the original's `cl_ord_id` nor any other key of
+    ours, so when the answer is lost only the order's fields can tie the two together.
+    """
+    query = (
+        select(OrderRow)
+        .where(
+            OrderRow.account == account,
+            OrderRow.symbol == symbol,
+            OrderRow.side == side,
+            OrderRow.origin == "engine",
+            OrderRow.replaces_id.is_not(None),
+            OrderRow.order_id.is_(None),
+            OrderRow.status == "submitted",
+        )
+        .order_by(OrderRow.id)
+        .execution_options(populate_existing=True)
+    )
+    return list(session.scalars(query))
+
+
 def live_orders(session: Session, account: str) -> list[OrderRow]:
     """Orders that may still be working (or whose fate is unknown), oldest first."""
     query = (
