@@ -1,4 +1,5 @@
-"""The chaos test of issue #7: seeded random trading while the simulator drops the connection
+"""The chaos test of issue #7: seeded random trading (orders, batches, amends, edits, cancels,
+fills) while the simulator drops the connection
 every 50 to 200 messages, swallows and delays acknowledgements, duplicates executions reports,
 fails requests and refuses token requests (REST). At the end the database equals the venue's
 ground truth exactly. Simulator tier: `unlimited`.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -122,8 +124,17 @@ class ChaosRun:
         rng = self.rng
         engine = self.engine
         op = rng.choices(
-            ("submit", "marketable", "amend", "cancel", "batch_add", "batch_cancel", "fill"),
-            weights=(30, 5, 12, 12, 8, 5, 20),
+            (
+                "submit",
+                "marketable",
+                "amend",
+                "edit",
+                "cancel",
+                "batch_add",
+                "batch_cancel",
+                "fill",
+            ),
+            weights=(30, 5, 12, 6, 12, 8, 5, 20),
         )[0]
         self.ops[op] += 1
         if op in ("submit", "marketable"):
@@ -142,6 +153,16 @@ class ChaosRun:
                 else:
                     qty = Decimal(rng.randint(10, 200)) / 100
                     self.track(op, engine.amend_spot_order(order_id=order_id, order_qty=qty))
+        elif op == "edit":
+            for order_id in self.pick():
+                side = self.known[order_id]
+                base = 190_000 if side == "buy" else 890_000
+                price = Decimal(rng.randint(base, base + 20_000)) / 10
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    edit = engine.edit_spot_order(order_id=order_id, symbol="BTC/USD",
+                                                  limit_price=price)  # fmt: skip
+                self.track(op, edit)
         elif op == "cancel":
             for order_id in self.pick():
                 self.track(op, engine.cancel_spot_order(order_id=order_id))
@@ -177,7 +198,7 @@ class ChaosRun:
             if error is not None:
                 continue
             response = future.result()
-            if op in ("submit", "marketable"):
+            if op in ("submit", "marketable", "edit"):
                 self.known[response.result.order_id] = "?"
             elif op == "batch_add":
                 for row in response.result:
@@ -190,7 +211,7 @@ class ChaosRun:
             if not future.done() or future.exception() is not None:
                 continue
             response = future.result()
-            if op in ("submit", "marketable"):
+            if op in ("submit", "marketable", "edit"):
                 rows = [response.result]
             elif op == "batch_add":
                 rows = list(response.result)
