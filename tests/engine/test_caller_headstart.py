@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from order_manager_support import driven_order_manager
 
-from actors.clock import SystemClock
-from actors.listeners import EventBus
 from actors.messages import (
     DrainIntake,
     ExecutionsReceived,
@@ -30,7 +29,6 @@ from actors.order_manager import DrainFacts, Intake, OrderManagerActor
 from engine.domain.order import OrderStatus
 from engine.kraken.envelope import parse_response
 from engine.kraken.executions import parse_executions
-from persistence.db import ensure_schema, make_engine, make_sessionmaker
 
 
 class _Intake(Intake):
@@ -70,22 +68,14 @@ def _manager(
     tmp_path: Path, intake: _Intake, **settings: Any
 ) -> Iterator[tuple[OrderManagerActor, _Wire]]:
     """An order manager on a real SQLite file, driven on the test's thread."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'orders.db'}")
-    ensure_schema(engine)
     holder: list[OrderManagerActor] = []
     wire = _Wire(holder)
-    om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
-                           clock=SystemClock(), events=EventBus(), intake=intake,
-                           connection=lambda: wire, run_id=None, **settings)  # fmt: skip
-    holder.append(om)
-    if isinstance(intake, _ArrivesDuringFacts):
-        intake.manager = om
-    om.on_start()
-    try:
+    url = f"sqlite:///{tmp_path / 'orders.db'}"
+    with driven_order_manager(url, lambda: wire, intake, **settings) as om:
+        holder.append(om)
+        if isinstance(intake, _ArrivesDuringFacts):
+            intake.manager = om
         yield om, wire
-    finally:
-        om.on_stop()
-        engine.dispose()
 
 
 @pytest.fixture

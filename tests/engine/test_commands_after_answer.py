@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from order_manager_support import driven_order_manager, submit
 
-from actors.clock import SystemClock
-from actors.listeners import EventBus
-from actors.messages import DrainIntake, PlaceOrders, RequestAnswered, SendRequest
-from actors.order_manager import Intake, OrderManagerActor
+from actors.messages import PlaceOrders, RequestAnswered, SendRequest
+from actors.order_manager import OrderManagerActor
 from engine.domain.lifecycle import OrderStatus
 from engine.kraken.envelope import parse_response
-from persistence.db import ensure_schema, make_engine, make_sessionmaker
 from persistence.history import History
 
 ORDER_ID = "OEDITR-ABCDE-FGHIJK"
@@ -44,23 +42,9 @@ class _Wire:
 @pytest.fixture
 def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, _Wire, str]]:
     url = f"sqlite:///{tmp_path / 'orders.db'}"
-    engine = make_engine(url)
-    ensure_schema(engine)
     wire = _Wire()
-    om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
-                           clock=SystemClock(), events=EventBus(), intake=Intake(),
-                           connection=lambda: wire, run_id=None)  # fmt: skip
-    om.on_start()
-    try:
+    with driven_order_manager(url, lambda: wire) as om:
         yield om, wire, url
-    finally:
-        om.on_stop()
-        engine.dispose()
-
-
-def _submit(om: OrderManagerActor, command: PlaceOrders) -> None:
-    om._intake.put(command)
-    om.on_receive(DrainIntake())
 
 
 def test_the_replacement_is_recorded_before_the_edit_leaves_though_the_answer_waits(
@@ -69,7 +53,7 @@ def test_the_replacement_is_recorded_before_the_edit_leaves_though_the_answer_wa
     om, wire, url = manager
     params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
               "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
-    _submit(om, PlaceOrders("add_order", params, Future()))
+    submit(om, PlaceOrders("add_order", params, Future()))
     response = parse_response({"method": "add_order", "req_id": 7, "success": True,
                                "result": {"order_id": ORDER_ID, "cl_ord_id": "a"},
                                "time_in": "2024-05-01T12:00:00.000000Z",
@@ -77,7 +61,7 @@ def test_the_replacement_is_recorded_before_the_edit_leaves_though_the_answer_wa
     # the reader queued the answer (and resolved the caller), the manager has not applied it
     om.inlet.tell(RequestAnswered((1,), "add_order", 7, response))
     edit = {"order_id": ORDER_ID, "symbol": "BTC/USD", "limit_price": Decimal("990")}
-    _submit(om, PlaceOrders("edit_order", edit, Future()))
+    submit(om, PlaceOrders("edit_order", edit, Future()))
 
     [_, sent] = wire.sent
     assert sent.method == "edit_order" and sent.ref == (2,), "the replacement's row, written first"
@@ -96,14 +80,14 @@ def test_an_order_reusing_an_answered_orders_userref_is_not_refused_though_the_a
     om, wire, _ = manager
     params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "order_userref": 7,
               "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
-    _submit(om, PlaceOrders("add_order", params, Future()))
+    submit(om, PlaceOrders("add_order", params, Future()))
     response = parse_response({"method": "add_order", "req_id": 7, "success": True,
                                "result": {"order_id": ORDER_ID, "order_userref": 7},
                                "time_in": "2024-05-01T12:00:00.000000Z",
                                "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
     om.inlet.tell(RequestAnswered((1,), "add_order", 7, response))
     second: Future[Any] = Future()
-    _submit(om, PlaceOrders("add_order", {**params, "limit_price": Decimal("990")}, second))
+    submit(om, PlaceOrders("add_order", {**params, "limit_price": Decimal("990")}, second))
 
     assert not second.done(), "not refused: the first order is known by its id now"
     assert [request.ref for request in wire.sent] == [(1,), (2,)]

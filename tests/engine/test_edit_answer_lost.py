@@ -14,15 +14,12 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
+from order_manager_support import DiscardingWire, apply_fact, driven_order_manager, submit
 
 from actors import order_manager
-from actors.clock import SystemClock
-from actors.listeners import EventBus
 from actors.messages import (
-    DrainIntake,
     ExecutionsReceived,
     PlaceOrders,
     RequestAnswered,
@@ -30,65 +27,43 @@ from actors.messages import (
     Tick,
     VenueSnapshot,
 )
-from actors.order_manager import DrainFacts, Intake, OrderManagerActor
+from actors.order_manager import OrderManagerActor
 from engine.domain.lifecycle import OrderStatus
 from engine.domain.reports import OrderStatusReport
 from engine.kraken.envelope import parse_response
 from engine.kraken.executions import parse_executions
-from persistence.db import ensure_schema, make_engine, make_sessionmaker
 from persistence.history import History
 
 ORIGINAL, REPLACEMENT = "OORIGN-ABCDE-FGHIJK", "OREPLC-ABCDE-FGHIJK"
 TIMES = {"time_in": "2024-05-01T12:00:00.000000Z", "time_out": "2024-05-01T12:00:00.000100Z"}
 
 
-class _Wire:
-    def tell(self, message: Any) -> None:
-        pass  # sent: what matters here is what comes back
-
-
 @pytest.fixture
 def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, str]]:
     url = f"sqlite:///{tmp_path / 'orders.db'}"
-    engine = make_engine(url)
-    ensure_schema(engine)
-    om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
-                           clock=SystemClock(), events=EventBus(), intake=Intake(),
-                           connection=_Wire, run_id=None)  # fmt: skip
-    om.on_start()
-    try:
+    with driven_order_manager(url, DiscardingWire) as om:
         yield om, url
-    finally:
-        om.on_stop()
-        engine.dispose()
-
-
-def _fact(om: OrderManagerActor, fact: Any) -> None:
-    om.inlet.tell(fact)
-    om.on_receive(DrainFacts())
 
 
 def _edited_answer_lost(om: OrderManagerActor) -> None:
     """An order placed and answered, then edited to 990; the edit's answer never comes."""
     params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
               "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
-    om._intake.put(PlaceOrders("add_order", params, Future()))
-    om.on_receive(DrainIntake())
+    submit(om, PlaceOrders("add_order", params, Future()))
     result = {"order_id": ORIGINAL, "cl_ord_id": "a"}
     placed = parse_response({"method": "add_order", "req_id": 1, "success": True,
                              "result": result, **TIMES})  # fmt: skip
-    _fact(om, RequestAnswered((1,), "add_order", 1, placed))
+    apply_fact(om, RequestAnswered((1,), "add_order", 1, placed))
     edit = {"order_id": ORIGINAL, "symbol": "BTC/USD", "limit_price": Decimal("990")}
-    om._intake.put(PlaceOrders("edit_order", edit, Future()))
-    om.on_receive(DrainIntake())
-    _fact(om, RequestUnanswered((2,), "edit_order", 2, "no answer within 10 s"))
+    submit(om, PlaceOrders("edit_order", edit, Future()))
+    apply_fact(om, RequestUnanswered((2,), "edit_order", 2, "no answer within 10 s"))
 
 
 def _late_answer(om: OrderManagerActor) -> None:
     edited = parse_response({"method": "edit_order", "req_id": 2, "success": True,
                              "result": {"order_id": REPLACEMENT, "original_order_id": ORIGINAL},
                              **TIMES})  # fmt: skip
-    _fact(om, RequestAnswered((2,), "edit_order", 2, edited))
+    apply_fact(om, RequestAnswered((2,), "edit_order", 2, edited))
 
 
 def _assert_one_row_each(url: str) -> None:
@@ -133,7 +108,7 @@ def test_the_orphans_sweep_ties_them_when_no_reconciliation_came(
               "order_type": "limit", "order_qty": Decimal("0.01"), "limit_price": Decimal("990"),
               "timestamp": "2024-05-01T12:00:01.000000Z"}  # fmt: skip
     frame = {"channel": "executions", "type": "update", "data": [report], "sequence": 5}
-    _fact(om, ExecutionsReceived(parse_executions(frame), 1))
+    apply_fact(om, ExecutionsReceived(parse_executions(frame), 1))
     assert REPLACEMENT in om._orphans, "waits for the edit's answer first"
     om.on_receive(Tick())
 

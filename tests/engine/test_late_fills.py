@@ -14,9 +14,9 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
+from order_manager_support import DiscardingWire
 from sqlalchemy import Engine
 
 from actors import order_manager
@@ -41,11 +41,6 @@ from persistence.history import History
 ORDER_ID = "OUNLNK-ABCDE-FGHIJK"
 
 
-class _Wire:
-    def tell(self, message: Any) -> None:
-        pass  # sent: what matters here is what comes back
-
-
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[tuple[Engine, str]]:
     url = f"sqlite:///{tmp_path / 'orders.db'}"
@@ -62,7 +57,7 @@ def start() -> Iterator[Callable[[Engine], OrderManagerActor]]:
     def factory(engine: Engine) -> OrderManagerActor:
         om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
                                clock=SystemClock(), events=EventBus(), intake=Intake(),
-                               connection=_Wire, run_id=None)  # fmt: skip
+                               connection=DiscardingWire, run_id=None)  # fmt: skip
         om.on_start()
         started.append(om)
         return om

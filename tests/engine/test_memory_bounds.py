@@ -13,21 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from order_manager_support import apply_fact, driven_order_manager, submit
 
-from actors.clock import SystemClock
-from actors.listeners import EventBus
-from actors.messages import (
-    DrainIntake,
-    ExecutionsReceived,
-    ForwardRequest,
-    PlaceOrders,
-    RequestAnswered,
-    Tick,
-)
-from actors.order_manager import DrainFacts, Intake, OrderManagerActor
+from actors.messages import ExecutionsReceived, ForwardRequest, PlaceOrders, RequestAnswered, Tick
+from actors.order_manager import OrderManagerActor
 from engine.kraken.envelope import parse_response
 from engine.kraken.executions import parse_executions
-from persistence.db import ensure_schema, make_engine, make_sessionmaker
 
 
 class _Wire:
@@ -40,41 +31,22 @@ class _Wire:
 
 @pytest.fixture
 def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, _Wire]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'orders.db'}")
-    ensure_schema(engine)
     wire = _Wire()
-    om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
-                           clock=SystemClock(), events=EventBus(), intake=Intake(),
-                           connection=lambda: wire, run_id=None)  # fmt: skip
-    om.on_start()
-    try:
+    with driven_order_manager(f"sqlite:///{tmp_path / 'orders.db'}", lambda: wire) as om:
         yield om, wire
-    finally:
-        om.on_stop()
-        engine.dispose()
-
-
-def _command(om: OrderManagerActor, command: PlaceOrders | ForwardRequest) -> None:
-    om._intake.put(command)
-    om.on_receive(DrainIntake())
-
-
-def _fact(om: OrderManagerActor, fact: Any) -> None:
-    om.inlet.tell(fact)
-    om.on_receive(DrainFacts())
 
 
 def _placed_and_acknowledged(om: OrderManagerActor, n: int) -> str:
     cl_ord_id, order_id = f"c-{n}", f"OMEMBD-{n:05d}-ABCDEF"
     params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": cl_ord_id,
               "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
-    _command(om, PlaceOrders("add_order", params, Future()))
+    submit(om, PlaceOrders("add_order", params, Future()))
     pk = om._book.get_by_cl_ord_id(cl_ord_id).pk  # type: ignore[union-attr]
     response = parse_response({"method": "add_order", "req_id": n, "success": True,
                                "result": {"order_id": order_id, "cl_ord_id": cl_ord_id},
                                "time_in": "2024-05-01T12:00:00.000000Z",
                                "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
-    _fact(om, RequestAnswered((pk,), "add_order", n, response))
+    apply_fact(om, RequestAnswered((pk,), "add_order", n, response))
     return order_id
 
 
@@ -94,10 +66,10 @@ def test_an_amended_order_leaves_nothing_behind_once_it_ended(
     working = _placed_and_acknowledged(om, 2)
     for order_id in (ended, working):
         amend = {"order_id": order_id, "limit_price": Decimal("990")}
-        _command(om, ForwardRequest("amend_order", amend, Future()))
+        submit(om, ForwardRequest("amend_order", amend, Future()))
     assert wire.sent == ["add_order", "add_order", "amend_order", "amend_order"]
     assert len(om._amended_at) == 2, "the amends' times price each order's next amend"
-    _fact(om, _canceled(ended, 3))
+    apply_fact(om, _canceled(ended, 3))
     om.on_receive(Tick())
     working_pk = om._book.get_by_order_id(working).pk  # type: ignore[union-attr]
     assert list(om._amended_at) == [working_pk], "only the order that can still be amended"
