@@ -631,10 +631,12 @@ def find_order(
 def edit_replacements_in_flight(
     session: Session, account: str, symbol: str, side: str
 ) -> list[OrderRow]:
-    """Replacements this engine sent for edited orders that no answer has named yet.
+    """Replacements this engine recorded for edited orders that no answer has named yet.
 
     Kraken gives an edit's new order neither the original's `cl_ord_id` nor any other key of
-    ours, so when the answer is lost only the order's fields can tie the two together.
+    ours, so when the answer is lost only the order's fields can tie the two together. A sent
+    replacement's row may still say `pending_submit`: the order manager does not write the
+    `submitted` mark, its book holds it.
     """
     query = (
         select(OrderRow)
@@ -645,7 +647,7 @@ def edit_replacements_in_flight(
             OrderRow.origin == "engine",
             OrderRow.replaces_id.is_not(None),
             OrderRow.order_id.is_(None),
-            OrderRow.status == "submitted",
+            OrderRow.status.in_(("pending_submit", "submitted")),
         )
         .order_by(OrderRow.id)
         .execution_options(populate_existing=True)

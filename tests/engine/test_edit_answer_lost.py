@@ -45,8 +45,10 @@ def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, str]]:
         yield om, url
 
 
-def _edited_answer_lost(om: OrderManagerActor) -> None:
-    """An order placed and answered, then edited to 990; the edit's answer never comes."""
+def _edited_answer_lost(om: OrderManagerActor, timed_out: bool = True) -> None:
+    """An order placed and answered, then edited to 990; the edit's answer never comes (the
+    request timed out), or has not come yet (the replacement's row still says
+    `pending_submit`: the book alone knows it was sent)."""
     params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
               "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
     submit(om, PlaceOrders("add_order", params, Future()))
@@ -56,7 +58,8 @@ def _edited_answer_lost(om: OrderManagerActor) -> None:
     apply_fact(om, RequestAnswered((1,), "add_order", 1, placed))
     edit = {"order_id": ORIGINAL, "symbol": "BTC/USD", "limit_price": Decimal("990")}
     submit(om, PlaceOrders("edit_order", edit, Future()))
-    apply_fact(om, RequestUnanswered((2,), "edit_order", 2, "no answer within 10 s"))
+    if timed_out:
+        apply_fact(om, RequestUnanswered((2,), "edit_order", 2, "no answer within 10 s"))
 
 
 def _late_answer(om: OrderManagerActor) -> None:
@@ -97,12 +100,13 @@ def test_reconciliation_ties_the_new_order_to_the_replacement_and_the_late_answe
     _assert_one_row_each(url)
 
 
+@pytest.mark.parametrize("timed_out", [True, False], ids=["timed out", "answer late"])
 def test_the_orphans_sweep_ties_them_when_no_reconciliation_came(
-    manager: tuple[OrderManagerActor, str], monkeypatch: pytest.MonkeyPatch
+    manager: tuple[OrderManagerActor, str], monkeypatch: pytest.MonkeyPatch, timed_out: bool
 ) -> None:
     monkeypatch.setattr(order_manager, "_ORPHAN_TTL_S", 0.0)  # swept at the next tick
     om, url = manager
-    _edited_answer_lost(om)
+    _edited_answer_lost(om, timed_out)
     report = {"order_id": REPLACEMENT, "exec_id": "TEXEC-9", "exec_type": "new",
               "order_status": "new", "symbol": "BTC/USD", "side": "buy",
               "order_type": "limit", "order_qty": Decimal("0.01"), "limit_price": Decimal("990"),
