@@ -665,8 +665,9 @@ class OrderManagerActor(pykka.ThreadingActor):
                 order = self.get_order(str(key))
                 if order is not None:
                     orders.append(order)
-        for userref in params.get("order_userref") or ():
-            orders.extend(o for o in self._book.live() if o.order_userref == userref)
+        if method == "cancel_order":  # a list of userrefs names orders; an edit's is its new one
+            for userref in params.get("order_userref") or ():
+                orders.extend(o for o in self._book.live() if o.order_userref == userref)
         now = self._clock.now()
         touches = []
         for order in orders:

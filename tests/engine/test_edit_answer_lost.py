@@ -141,3 +141,32 @@ def test_a_late_answer_naming_an_id_another_row_holds_leaves_both_rows_as_they_a
     assert rows[2].order_id is None, "the id stays with the row that had it first"
     timeline = History(url).timeline(2)
     assert timeline is not None and "ack:late" in [event.kind for event in timeline.events]
+
+
+def test_an_edit_given_a_userref_is_tied_by_it_at_once(
+    manager: tuple[OrderManagerActor, str],
+) -> None:
+    # with a userref of the caller's on the edit, Kraken's reports for the new order name it:
+    # the replacement is found by it, no orphan and no field match needed
+    om, _ = manager
+    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
+              "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
+    submit(om, PlaceOrders("add_order", params, Future()))
+    result = {"order_id": ORIGINAL, "cl_ord_id": "a"}
+    placed = parse_response({"method": "add_order", "req_id": 1, "success": True,
+                             "result": result, **TIMES})  # fmt: skip
+    apply_fact(om, RequestAnswered((1,), "add_order", 1, placed))
+    edit = {"order_id": ORIGINAL, "symbol": "BTC/USD", "limit_price": Decimal("990"),
+            "order_userref": 77}  # fmt: skip
+    submit(om, PlaceOrders("edit_order", edit, Future()))
+    report = {"order_id": REPLACEMENT, "exec_id": "TEXEC-9", "exec_type": "pending_new",
+              "order_status": "pending_new", "symbol": "BTC/USD", "side": "buy",
+              "order_type": "limit", "order_qty": Decimal("0.01"), "limit_price": Decimal("990"),
+              "order_userref": 77, "timestamp": "2024-05-01T12:00:01.000000Z"}  # fmt: skip
+    frame = {"channel": "executions", "type": "update", "data": [report], "sequence": 5}
+    apply_fact(om, ExecutionsReceived(parse_executions(frame), 1))
+
+    assert not om._orphans
+    replacement = om._book.get_by_pk(2)
+    assert replacement is not None and replacement.order_userref == 77
+    assert replacement.status is OrderStatus.PENDING_NEW

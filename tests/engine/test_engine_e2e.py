@@ -381,3 +381,22 @@ def test_an_edit_sent_the_moment_its_order_was_answered_records_its_replacement(
     for original, replacement in edits:
         assert rows[replacement].origin == "engine"
         assert rows[replacement].replaces_id == rows[original].id
+
+
+def test_an_edit_giving_the_new_order_a_userref_succeeds(
+    make_engine: Callable[..., Engine],
+) -> None:
+    # an edit's order_userref is the new order's, not a list of orders to look up (a cancel's
+    # is): reading it as one stopped the order manager
+    engine = make_engine()
+    engine.connect()
+    original = engine.submit_spot_order(**limit_buy()).result(timeout=5).result.order_id
+    with pytest.warns(DeprecationWarning):
+        edit = engine.edit_spot_order(
+            order_id=original, symbol="BTC/USD", limit_price=Decimal(26000), order_userref=42
+        )
+    replacement = edit.result(timeout=5).result.order_id
+    known = engine.get_order(replacement)
+    assert known is not None and known.order_userref == 42
+    later = engine.submit_spot_order(**limit_buy()).result(timeout=5)
+    assert later.success, "the order manager still takes orders"
