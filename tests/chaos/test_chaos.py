@@ -158,10 +158,12 @@ class ChaosRun:
                 side = self.known[order_id]
                 base = 190_000 if side == "buy" else 890_000
                 price = Decimal(rng.randint(base, base + 20_000)) / 10
+                # half of them give the new order a userref (Kraken's reports then name it)
+                userref = {"order_userref": rng.randint(1, 10**6)} if rng.random() < 0.5 else {}
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DeprecationWarning)
                     edit = engine.edit_spot_order(order_id=order_id, symbol="BTC/USD",
-                                                  limit_price=price)  # fmt: skip
+                                                  limit_price=price, **userref)  # fmt: skip
                 self.track(op, edit)
         elif op == "cancel":
             for order_id in self.pick():
