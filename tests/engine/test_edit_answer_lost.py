@@ -14,6 +14,7 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from order_manager_support import DiscardingWire, apply_fact, driven_order_manager, submit
@@ -45,10 +46,8 @@ def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, str]]:
         yield om, url
 
 
-def _edited_answer_lost(om: OrderManagerActor, timed_out: bool = True) -> None:
-    """An order placed and answered, then edited to 990; the edit's answer never comes (the
-    request timed out), or has not come yet (the replacement's row still says
-    `pending_submit`: the book alone knows it was sent)."""
+def _edited(om: OrderManagerActor, **extra: Any) -> None:
+    """An order placed and answered, then an edit of its price to 990 sent."""
     params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
               "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
     submit(om, PlaceOrders("add_order", params, Future()))
@@ -56,8 +55,15 @@ def _edited_answer_lost(om: OrderManagerActor, timed_out: bool = True) -> None:
     placed = parse_response({"method": "add_order", "req_id": 1, "success": True,
                              "result": result, **TIMES})  # fmt: skip
     apply_fact(om, RequestAnswered((1,), "add_order", 1, placed))
-    edit = {"order_id": ORIGINAL, "symbol": "BTC/USD", "limit_price": Decimal("990")}
+    edit = {"order_id": ORIGINAL, "symbol": "BTC/USD", "limit_price": Decimal("990"), **extra}
     submit(om, PlaceOrders("edit_order", edit, Future()))
+
+
+def _edited_answer_lost(om: OrderManagerActor, timed_out: bool = True) -> None:
+    """An order placed and answered, then edited to 990; the edit's answer never comes (the
+    request timed out), or has not come yet (the replacement's row still says
+    `pending_submit`: the book alone knows it was sent)."""
+    _edited(om)
     if timed_out:
         apply_fact(om, RequestUnanswered((2,), "edit_order", 2, "no answer within 10 s"))
 
@@ -149,16 +155,7 @@ def test_an_edit_given_a_userref_is_tied_by_it_at_once(
     # with a userref of the caller's on the edit, Kraken's reports for the new order name it:
     # the replacement is found by it, no orphan and no field match needed
     om, _ = manager
-    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
-              "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
-    submit(om, PlaceOrders("add_order", params, Future()))
-    result = {"order_id": ORIGINAL, "cl_ord_id": "a"}
-    placed = parse_response({"method": "add_order", "req_id": 1, "success": True,
-                             "result": result, **TIMES})  # fmt: skip
-    apply_fact(om, RequestAnswered((1,), "add_order", 1, placed))
-    edit = {"order_id": ORIGINAL, "symbol": "BTC/USD", "limit_price": Decimal("990"),
-            "order_userref": 77}  # fmt: skip
-    submit(om, PlaceOrders("edit_order", edit, Future()))
+    _edited(om, order_userref=77)
     report = {"order_id": REPLACEMENT, "exec_id": "TEXEC-9", "exec_type": "pending_new",
               "order_status": "pending_new", "symbol": "BTC/USD", "side": "buy",
               "order_type": "limit", "order_qty": Decimal("0.01"), "limit_price": Decimal("990"),
