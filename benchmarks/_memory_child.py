@@ -28,6 +28,7 @@ import ctypes
 import gc
 import os
 import sys
+import tempfile
 import warnings
 from concurrent.futures import Future
 from decimal import Decimal
@@ -97,8 +98,6 @@ def _pymalloc_line() -> str:
     """Python's small-object allocator: arenas it holds against bytes in use in them. An arena
     goes back to the system only when empty, so arenas beyond the bytes in use are the
     high-water mark of a past peak."""
-    import tempfile
-
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
