@@ -43,7 +43,14 @@ class RawClient:
 
     def __init__(self, ws_url: str, rest_url: str, api_key: str, api_secret: str) -> None:
         self._token = fetch_token(rest_url, api_key, api_secret)
-        self._ws = websocket.create_connection(ws_url, timeout=10, enable_multithread=False)
+        # websocket-client checks every text frame's UTF-8 in pure Python (about 116 us for a
+        # 523-byte executions frame here) unless told not to. The engine's transport skips it
+        # (Python's own decode checks the text, in C), so the floor must too: with the check,
+        # the floor was 0.645 ms against 0.492 ms without, and every ratio to it looked
+        # about a third better than it was.
+        self._ws = websocket.create_connection(
+            ws_url, timeout=10, enable_multithread=False, skip_utf8_validation=True
+        )
         self._req_id = 0
         self.send({"method": "subscribe", "params": {"channel": "executions",
                                                       "token": self._token}})  # fmt: skip
