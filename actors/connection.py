@@ -51,6 +51,7 @@ from actors.messages import (
     WireBacklog,
 )
 from actors.rest_client import RestClient
+from actors.supervision import EngineActor, FailureHandler
 from actors.transport import WebSocketTransport
 from engine.config import EngineConfig
 from engine.domain.backoff import Backoff, ConnectionBudget
@@ -97,9 +98,7 @@ class _Pending:
     frames: list[MethodResponse] = field(default_factory=list)
 
 
-class ConnectionActor(pykka.ThreadingActor):
-    use_daemon_thread = True
-
+class ConnectionActor(EngineActor):
     def __init__(
         self,
         config: EngineConfig,
@@ -110,8 +109,9 @@ class ConnectionActor(pykka.ThreadingActor):
         budget: ConnectionBudget,
         subscribers: Callable[[], Sequence[Tellable]],
         executions_to: Callable[[], Tellable | None],
+        on_failed: FailureHandler | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(on_failed)
         self._config = config
         self._rest = rest
         self._clock = clock

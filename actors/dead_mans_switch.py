@@ -30,6 +30,7 @@ from actors.messages import (
     Tick,
     VenueStatusChanged,
 )
+from actors.supervision import EngineActor, FailureHandler
 from engine.config import EngineConfig
 from engine.domain import deadman
 from engine.domain.clock import Clock
@@ -49,9 +50,7 @@ class CallerArm:
     future: Future[Any] = field(compare=False)
 
 
-class DeadMansSwitchActor(pykka.ThreadingActor):
-    use_daemon_thread = True
-
+class DeadMansSwitchActor(EngineActor):
     def __init__(
         self,
         *,
@@ -62,8 +61,9 @@ class DeadMansSwitchActor(pykka.ThreadingActor):
         sessions: sessionmaker[Session],
         run_id: int | None,
         write: Write | None = None,
+        on_failed: FailureHandler | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(on_failed)
         self._clock = clock
         self._events = events
         self._connection = connection

@@ -48,6 +48,7 @@ from actors.messages import (
     VenueSnapshot,
     VenueStatusChanged,
 )
+from actors.supervision import EngineActor, FailureHandler
 from engine.domain import lifecycle
 from engine.domain.clock import Clock
 from engine.domain.lifecycle import InvalidTransition, OrderStatus
@@ -55,7 +56,7 @@ from engine.domain.order import DuplicateOrder, Order, OrderBook, apply_fill, ap
 from engine.domain.reconcile import NeverPlacedPolicy, settle_unseen
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.domain.throttle import Touch
-from engine.errors import EngineStopped, LocalRejection, NotSent
+from engine.errors import EngineFailed, EngineStopped, LocalRejection, NotSent
 from engine.kraken.envelope import MethodResponse
 from persistence import repository
 
@@ -162,6 +163,16 @@ class Intake(queue.SimpleQueue[PlaceOrders | ForwardRequest]):
             self.nudged = True
             ref.tell(DrainIntake())
 
+    def fail_all(self, error: Callable[[str], BaseException]) -> None:
+        """Fail every command still waiting (none was written or sent): `error(method)`."""
+        while True:
+            try:
+                command = self.get_nowait()
+            except queue.Empty:
+                return
+            if not command.future.done():
+                command.future.set_exception(error(command.method))
+
 
 @dataclass(slots=True)
 class _Orphan:
@@ -170,9 +181,7 @@ class _Orphan:
     fills: list[FillReport] = field(default_factory=list)
 
 
-class OrderManagerActor(pykka.ThreadingActor):
-    use_daemon_thread = True
-
+class OrderManagerActor(EngineActor):
     def __init__(
         self,
         *,
@@ -190,8 +199,9 @@ class OrderManagerActor(pykka.ThreadingActor):
         amend_rules: Callable[[str, Mapping[str, Any]], None] | None = None,
         max_open_per_pair: int | None = None,
         caller_headstart_s: float = _CALLER_HEADSTART_S,
+        on_failed: FailureHandler | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(on_failed)
         self._caller_headstart_s = caller_headstart_s
         # the account tier's cap on open orders per pair (Kraken: EOrder:Orders limit exceeded)
         self._max_open_per_pair = max_open_per_pair
@@ -254,21 +264,15 @@ class OrderManagerActor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         # commands still waiting were never written nor sent: their callers must not hang
+        waiting: list[PlaceOrders | ForwardRequest] = []
         while True:
             try:
-                command = self._intake.get_nowait()
+                waiting.append(self._intake.get_nowait())
             except queue.Empty:
                 break
-            if not command.future.done():
-                command.future.set_exception(
-                    EngineStopped(f"{command.method}: engine stopped before sending")
-                )
-        for _, command in self._deferred:
-            if not command.future.done():
-                command.future.set_exception(
-                    EngineStopped(f"{command.method}: engine stopped before sending")
-                )
+        waiting.extend(command for _, command in self._deferred)
         self._deferred.clear()
+        self._fail_unsent(waiting, set())
         if self._session is not None:
             self._session.close()
         if self._writer is not None:
@@ -477,13 +481,48 @@ class OrderManagerActor(pykka.ThreadingActor):
             # original is unknown writes no intent for its replacement, whose reports would
             # then be recorded as another client's order; an order known only by its userref
             # would be refused while an answered order with that userref looks in flight.
-            self._drain_facts(intake_first=False)
+            try:
+                self._drain_facts(intake_first=False)
+            except Exception as exc:
+                self.report_failure(exc)
+                self._fail_unsent(commands, set())  # out of the intake, not yet written
+                raise
         self._process(commands)
         if self._intake.qsize():
             self._intake.nudged = True
             self.actor_ref.tell(DrainIntake())
 
     def _process(self, commands: list[PlaceOrders | ForwardRequest]) -> None:
+        handed: set[int] = set()  # the futures of requests given to the connection
+        try:
+            self._place(commands, handed)
+        except Exception as exc:
+            # an exception nobody expected (the actor stops, see actors.supervision): a
+            # caller whose request was not handed over would otherwise wait for nothing
+            self.report_failure(exc)
+            self._fail_unsent(commands, handed)
+            raise
+
+    def _fail_unsent(
+        self, commands: Iterable[PlaceOrders | ForwardRequest], handed: set[int]
+    ) -> None:
+        failure = self.failure
+        for command in commands:
+            future = command.future
+            if id(future) in handed or future.done():
+                continue
+            if failure is None:
+                error: EngineStopped = EngineStopped(
+                    f"{command.method}: engine stopped before sending"
+                )
+            else:
+                error = EngineFailed(
+                    f"{command.method}: the order manager failed before sending "
+                    f"({type(failure).__name__}: {failure}); nothing was sent"
+                )
+            future.set_exception(error)
+
+    def _place(self, commands: list[PlaceOrders | ForwardRequest], handed: set[int]) -> None:
         now = self._clock.now()
         outgoing: list[SendRequest] = []
         with self._transaction() as session:
@@ -508,6 +547,8 @@ class OrderManagerActor(pykka.ThreadingActor):
                 if connection is None:
                     raise pykka.ActorDeadError("no connection")
                 connection.tell(request)
+                if request.future is not None:
+                    handed.add(id(request.future))
             except pykka.ActorDeadError:
                 # the engine is stopping and the socket's actor is gone: nothing was sent
                 unsent.append(RequestNotSent(request.ref, request.method, "engine stopped"))

@@ -47,6 +47,7 @@ from actors.messages import (
     SendRequest,
     Tick,
 )
+from actors.supervision import EngineActor, FailureHandler
 from engine.domain.clock import Clock
 from engine.domain.throttle import (
     Coalesce,
@@ -124,9 +125,7 @@ class _Watch:
                 self._limiter.tell(_Refused(self._symbols, self._fixed))
 
 
-class RateLimiterActor(pykka.ThreadingActor):
-    use_daemon_thread = True
-
+class RateLimiterActor(EngineActor):
     def __init__(
         self,
         *,
@@ -135,8 +134,9 @@ class RateLimiterActor(pykka.ThreadingActor):
         events: EventBus,
         connection: Callable[[], Any],
         request_timeout: float,
+        on_failed: FailureHandler | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(on_failed)
         self._tier = ratelimit.tier(tier)
         self._passthrough = tier == "unlimited"
         self._throttle = make_throttle(tier, request_timeout)

@@ -12,10 +12,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-import pykka
-
 from actors.messages import ReconcileFailed, ReconcileRequested, VenueSnapshot
 from actors.rest_client import RestClient
+from actors.supervision import EngineActor, FailureHandler
 from engine.domain.clock import Clock
 from engine.domain.reports import FillReport, OrderStatusReport
 from engine.errors import KrakenRouterError
@@ -37,11 +36,11 @@ _QUERY_MAX = 50
 _OVERLAP = timedelta(seconds=60)
 
 
-class ReconcilerActor(pykka.ThreadingActor):
-    use_daemon_thread = True
-
-    def __init__(self, rest: RestClient, clock: Clock) -> None:
-        super().__init__()
+class ReconcilerActor(EngineActor):
+    def __init__(
+        self, rest: RestClient, clock: Clock, on_failed: FailureHandler | None = None
+    ) -> None:
+        super().__init__(on_failed)
         self._rest = rest
         self._clock = clock
         self._pairs: PairMap | None = None

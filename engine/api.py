@@ -40,7 +40,7 @@ from engine.config import EngineConfig
 from engine.domain.backoff import Backoff, ConnectionBudget
 from engine.domain.clock import Clock
 from engine.domain.order import Order
-from engine.errors import EngineStopped, LocalRejection, TransportError
+from engine.errors import EngineFailed, EngineStopped, LocalRejection, TransportError
 from engine.instruments import Instruments
 from engine.kraken import ratelimit
 from engine.kraken.trading import build_params
@@ -85,6 +85,8 @@ class Engine:
         self._db: Any = None
         self._checkpointer: Checkpointer | None = None
         self._run_id: int | None = None
+        self._failure: str | None = None  # why the engine stopped itself (see _actor_failed)
+        self._fail_stop: threading.Thread | None = None
         self._shutdown = ShutdownCoordinator(self)
         self._events.on("authenticated", lambda _e: self._authenticated.set())
         self._events.on("close", lambda _e: self._authenticated.clear())
@@ -152,9 +154,10 @@ class Engine:
                 events=self._events,
                 connection=lambda: self._wire,
                 request_timeout=config.request_timeout,
+                on_failed=self._actor_failed,
             )
             self._limiter_gate = self._limiter.proxy().gate.get(timeout=10)
-        reconciler = ReconcilerActor.start(self._rest, self._clock)
+        reconciler = ReconcilerActor.start(self._rest, self._clock, self._actor_failed)
         orders = OrderManagerActor.start(
             account=config.account,
             sessions=sessions,
@@ -175,6 +178,7 @@ class Engine:
                 else ratelimit.tier(config.rate_limit_tier).max_open_orders
             ),
             caller_headstart_s=config.caller_headstart_s,
+            on_failed=self._actor_failed,
         )
         self._orders = orders
         # answers and executions reach the order manager through its inlet (group commit)
@@ -188,6 +192,7 @@ class Engine:
             sessions=sessions,
             run_id=self._run_id,
             write=self._write,
+            on_failed=self._actor_failed,
         )
         dms = self._dms
         self._connection = ConnectionActor.start(
@@ -203,6 +208,7 @@ class Engine:
             ConnectionBudget(),
             lambda: (inlet, dms),
             lambda: inlet,
+            self._actor_failed,
         )
         self._wire = self._connection.proxy().wire.get(timeout=10)
         self._refs = [reconciler, orders, dms, self._connection]
@@ -244,10 +250,46 @@ class Engine:
         purpose. Use the operator's shutdown to cancel and disarm.
         """
         with self._lock:
-            if self._state in ("stopping", "stopped", "new"):
+            if self._state == "failed":
+                stopping = self._fail_stop
+            elif self._state in ("stopping", "stopped", "new"):
                 self._state = "stopped"
                 return
-            self._state = "stopping"
+            else:
+                self._state = "stopping"
+                stopping = None
+        if stopping is not None:
+            stopping.join(timeout)  # the engine stops itself: wait for that, nothing more
+            return
+        self._stop_actors(timeout, "stopped")
+
+    def _actor_failed(self, actor: str, error: BaseException) -> None:
+        """An actor raised what nobody expected: stop the whole engine (fail-stop).
+
+        Runs on the failed actor's thread, which pykka has already stopped; the actors are
+        stopped from a thread of its own, since one of them may be the caller of this.
+        See `actors.supervision` for why the engine does not run on without the actor.
+        """
+        reason = f"{actor} failed: {type(error).__name__}: {error}"
+        with self._lock:
+            if self._state != "running":
+                return  # starting (start() raises) or already stopping: that stop finishes
+            self._state = "failed"
+            self._failure = reason
+            # started under the lock: a stop() that sees `failed` finds a thread to join
+            self._fail_stop = threading.Thread(
+                target=self._stop_after_failure, name="kraken-router-fail-stop", daemon=True
+            )
+            self._fail_stop.start()
+
+    def _stop_after_failure(self) -> None:
+        assert self._failure is not None
+        log.error("engine stopping itself: %s", self._failure)
+        self._intake.fail_all(self._stopped_error)
+        self._events.publish("exception", EngineFailed(self._failure))
+        self._stop_actors(10.0, "crashed")
+
+    def _stop_actors(self, timeout: float, run_state: str) -> None:
         self._shutdown.stop_watching()
         for ticker in self._tickers:
             ticker.stop()
@@ -261,7 +303,7 @@ class Engine:
         if self._run_id is not None:
             with self._sessions() as session, session.begin():
                 repository.update_run(
-                    session, self._run_id, state="stopped", stopped_at=self._clock.now()
+                    session, self._run_id, state=run_state, stopped_at=self._clock.now()
                 )
         self._events.wait_idle(timeout=timeout)
         self._events.stop()
@@ -269,7 +311,8 @@ class Engine:
             self._checkpointer.stop()
         if self._db is not None:
             self._db.dispose()
-        self._state = "stopped"
+        if run_state == "stopped":
+            self._state = "stopped"
 
     def __enter__(self) -> Engine:
         if self._state == "new":
@@ -281,7 +324,13 @@ class Engine:
 
     @property
     def state(self) -> str:
+        """new, starting, running, stopping, stopped, or failed (see `failure`)."""
         return self._state
+
+    @property
+    def failure(self) -> str | None:
+        """Why the engine stopped itself, when `state` is `failed`: which actor, what error."""
+        return self._failure
 
     # -- safe shutdown -------------------------------------------------------------------------
 
@@ -501,10 +550,26 @@ class Engine:
             instruments.check_amend(symbol, params)
 
     def _enqueue(self, command: PlaceOrders | ForwardRequest) -> None:
-        assert self._orders is not None
-        self._intake.submit(command, self._orders)
+        orders = self._orders
+        assert orders is not None
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._intake.submit(command, orders)
+        if not orders.is_alive():
+            # the order manager stopped, maybe after this caller passed _require_running, and
+            # has drained the intake already: fail what is left, this command included
+            self._intake.fail_all(self._stopped_error)
+
+    def _stopped_error(self, method: str) -> EngineStopped:
+        if self._failure is not None:
+            return EngineFailed(f"{method}: engine failed ({self._failure}); nothing was sent")
+        return EngineStopped(f"{method}: engine stopped before sending")
 
     def _require_running(self) -> pykka.ActorRef[ConnectionActor]:
+        if self._failure is not None:
+            raise EngineFailed(
+                f"engine failed ({self._failure}); start a new one on the same database: "
+                "it reconciles with Kraken before it sends anything"
+            )
         if self._state != "running" or self._connection is None:
             raise EngineStopped(f"engine is {self._state}; not accepting requests")
         return self._connection

@@ -16,6 +16,8 @@
     │                          database until reconciliation settles it. Never re-send blindly.
     ├── NotSent                waited in a queue past request_timeout; nothing was sent
     ├── EngineStopped          the engine is stopping or stopped; nothing was sent
+    │   └── EngineFailed       it stopped itself after an internal error (fail-stop); start
+    │                          a new one: its reconciliation settles what was in flight
     ├── TransportError         the socket or HTTP transport failed (connect, TLS, HTTP status)
     └── VenueProtocolError     Kraken sent something we cannot parse
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DatabaseError",
+    "EngineFailed",
     "EngineStopped",
     "KrakenRouterError",
     "LocalRejection",
@@ -99,6 +102,15 @@ class NotSent(KrakenRouterError):
 
 class EngineStopped(KrakenRouterError):
     """The engine is not accepting requests (stopping, stopped, or not started)."""
+
+
+class EngineFailed(EngineStopped):
+    """An actor of the engine raised what nobody expected, and the engine stopped itself.
+
+    Nothing was sent for the call that gets it. Requests already on the wire end with their
+    answer or `OutcomeUnknown`. A new engine on the same database reconciles with Kraken
+    before it sends anything, as after a crash.
+    """
 
 
 class TransportError(KrakenRouterError):
