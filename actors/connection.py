@@ -40,6 +40,7 @@ from actors.messages import (
     ConnectionUp,
     ExecutionsReceived,
     FrameReceived,
+    ReaderFailed,
     RequestAnswered,
     RequestNotSent,
     RequestUnanswered,
@@ -185,6 +186,8 @@ class ConnectionActor(EngineActor):
                 case Connect():
                     if self._state in ("idle", "waiting"):
                         self._connect()
+                case ReaderFailed(error=error):
+                    raise error  # fail-stop (actors.supervision), from the actor's thread
                 case _:
                     log.warning(
                         "connection actor got an unknown message %r", type(message).__name__
@@ -665,7 +668,14 @@ class _ReaderInlet:
 
     def tell(self, message: Any) -> None:
         if isinstance(message, FrameReceived):
-            self._actor._frame_from_reader(message)
+            try:
+                self._actor._frame_from_reader(message)
+            except Exception as exc:
+                # the actor's code raised on this thread: the engine stops (fail-stop), and
+                # this reader reads no further (the transport then reports the socket closed)
+                with contextlib.suppress(pykka.ActorDeadError):
+                    self._actor.actor_ref.tell(ReaderFailed(exc))
+                raise
         else:
             self._actor.actor_ref.tell(message)
 

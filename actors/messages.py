@@ -145,6 +145,15 @@ class FrameReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class ReaderFailed:
+    """Told by the reader thread when handling a frame in place raised (a bug, not the socket:
+    the socket's errors come from `recv`, and a send's are caught where it is made). The
+    connection actor raises it on its own thread, so that it fails like any handler would."""
+
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
 class SocketOpened:
     session_no: int
 

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from actors.connection import ConnectionActor
 from actors.order_manager import OrderManagerActor
 from engine import Engine
-from engine.errors import EngineFailed, EngineStopped
+from engine.errors import EngineFailed, EngineStopped, OutcomeUnknown
 from engine.simulator import Simulator
 from persistence.history import History
 
@@ -161,3 +162,33 @@ def test_a_caller_racing_the_failure_is_not_left_waiting(
     # each later one was either placed before the failure, or refused as not sent
     assert all(o is None or isinstance(o, EngineStopped) for o in outcomes), outcomes
     assert engine.state == "failed"
+
+
+def test_a_failure_handling_a_frame_on_the_reader_thread_stops_the_engine(
+    make_engine: Callable[..., Engine], sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames are handled on the socket reader's thread when the connection actor is free: a
+    bug there fails the engine too, instead of passing for a dropped socket (a reconnect that
+    would meet the same frame again). The order was sent: its caller learns the outcome is
+    unknown, and the next engine's reconciliation finds it on Kraken."""
+    engine = make_engine(request_timeout=60.0)
+    engine.connect()
+    exceptions = _Exceptions(engine)
+    on_executions = ConnectionActor._on_executions
+
+    def broken(self: ConnectionActor, frame: Any) -> Any:
+        if "pending_new" in repr(frame):
+            raise RuntimeError("injected fault in a frame's handling")
+        return on_executions(self, frame)
+
+    monkeypatch.setattr(ConnectionActor, "_on_executions", broken)
+    outcome = engine.submit_spot_order(**_order("sent")).exception(timeout=5)
+
+    assert exceptions.failed.wait(5), exceptions.seen
+    assert engine.failure is not None and "ConnectionActor" in engine.failure
+    assert outcome is None or isinstance(outcome, OutcomeUnknown), outcome  # it was sent
+    engine.stop(timeout=10)
+    _restart_and_reconcile(make_engine, monkeypatch)
+    [truth] = sim.control.state()["orders"]
+    row = _rows(engine)["sent"]
+    assert (row.order_id, row.status) == (truth["order_id"], "new")
