@@ -27,6 +27,9 @@ class _Tellable(Protocol):
     def tell(self, message: Any) -> None: ...
 
 
+_FINAL_TEXT = 0x81  # FIN, no extension bits, opcode 1 (text)
+
+
 class _BufferedWebSocket(websocket.WebSocket):
     """websocket-client reads each frame's header, length and payload with separate socket
     reads of the exact size: three system calls per frame, each a release and a re-take of the
@@ -45,6 +48,37 @@ class _BufferedWebSocket(websocket.WebSocket):
         start = self._at
         self._at = min(start + bufsize, len(self._buffer))
         return self._buffer[start : self._at]
+
+    def recv(self) -> str | bytes:
+        """A whole text frame already in the buffer is taken from it in place.
+
+        Nearly every frame Kraken sends is one: final, unmasked, not fragmented. websocket-client
+        spends some twenty Python calls on each (header, length, payload, a frame object, the
+        fragment bookkeeping), on the reader thread that the answers wait for: 7 us a 300-byte
+        frame here, against 1.5 us in place (20,000 frames through a socket pair; an order
+        brings three). Anything else (a frame not yet all here, a control or binary frame, a
+        fragment, a masked frame) goes its usual way.
+        """
+        buffer, at = self._buffer, self._at
+        if (
+            len(buffer) - at >= 2
+            and buffer[at] == _FINAL_TEXT
+            and buffer[at + 1] < 0x80  # not masked (a server never masks; one that did: below)
+            and self.cont_frame.cont_data is None
+        ):
+            length = buffer[at + 1]
+            start = at + 2
+            if length == 126:
+                start = at + 4
+                length = int.from_bytes(buffer[at + 2 : start], "big")
+            elif length == 127:
+                start = at + 10
+                length = int.from_bytes(buffer[at + 2 : start], "big")
+            end = start + length
+            if end <= len(buffer):
+                self._at = end
+                return buffer[start:end].decode("utf-8")
+        return super().recv()
 
 
 class WebSocketTransport:

@@ -1,0 +1,103 @@
+"""The transport's frame reader on a real socket pair: every frame as websocket-client reads it.
+
+The reader takes a whole text frame from its buffer in place and leaves everything else to
+websocket-client; these tests feed it what a server may send, cut at every kind of boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from actors.transport import _BufferedWebSocket
+
+
+def _frame(payload: bytes, *, fin: bool = True, opcode: int = 1) -> bytes:
+    first = (0x80 if fin else 0) | opcode
+    n = len(payload)
+    if n < 126:
+        header = bytes([first, n])
+    elif n < 65536:
+        header = bytes([first, 126]) + n.to_bytes(2, "big")
+    else:
+        header = bytes([first, 127]) + n.to_bytes(8, "big")
+    return header + payload
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, _BufferedWebSocket]]:
+    server, client = socket.socketpair()
+    ws = _BufferedWebSocket(skip_utf8_validation=True, enable_multithread=True)
+    ws.sock = client
+    ws.connected = True
+    yield server, ws
+    server.close()
+    client.close()
+
+
+def _send_in_pieces(server: socket.socket, data: bytes, seed: int) -> threading.Thread:
+    rng = random.Random(seed)
+
+    def dribble() -> None:
+        at = 0
+        while at < len(data):
+            size = rng.choice([1, 2, 3, 9, 130, 1000, 70_000])
+            server.sendall(data[at : at + size])
+            at += size
+
+    thread = threading.Thread(target=dribble, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_message_arrives_whole_whatever_the_reads_cut(
+    pair: tuple[socket.socket, _BufferedWebSocket], seed: int
+) -> None:
+    server, ws = pair
+    rng = random.Random(seed)
+    # lengths at each header form's edges: 7-bit, 16-bit and 64-bit lengths
+    sizes = [0, 1, 100, 125, 126, 127, 65_535, 65_536, 70_000]
+    messages = [
+        json.dumps({"channel": "executions", "n": i, "text": "é" + "x" * rng.choice(sizes)})
+        for i in range(300)
+    ]
+    wire = bytearray()
+    for i, message in enumerate(messages):
+        payload = message.encode()
+        if i % 17 == 0:
+            wire += _frame(b"ping", opcode=0x9)  # websocket-client answers it and reads on
+        if i % 23 == 0:
+            # a fragmented message: a text frame without FIN, then a continuation
+            wire += _frame(payload[:7], fin=False) + _frame(payload[7:], opcode=0x0)
+        elif i % 29 == 0:
+            wire += _frame(payload, opcode=0x2)  # binary: bytes, as websocket-client gives
+        else:
+            wire += _frame(payload)
+    writer = _send_in_pieces(server, bytes(wire), seed)
+
+    received = [ws.recv() for _ in messages]
+
+    writer.join(timeout=10)
+    expected: list[str | bytes] = [
+        m.encode() if i % 29 == 0 and i % 23 else m for i, m in enumerate(messages)
+    ]
+    assert received == expected
+
+
+def test_a_masked_frame_goes_websocket_clients_way(
+    pair: tuple[socket.socket, _BufferedWebSocket],
+) -> None:
+    """A server must not mask; if one did, the payload is unmasked, not read as it stands."""
+    server, ws = pair
+    payload = b'{"channel":"heartbeat"}'
+    key = bytes([1, 2, 3, 4])
+    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    server.sendall(bytes([0x81, 0x80 | len(payload)]) + key + masked + _frame(b'{"n":2}'))
+    assert ws.recv() == payload.decode()
+    assert ws.recv() == '{"n":2}'
