@@ -85,6 +85,10 @@ _ORPHAN_TTL_S = 30.0
 # them): the book's size is about this times the order rate, so it is kept short.
 _TERMINAL_KEPT = timedelta(seconds=1)
 _ENDED_KEPT_MAX = 1_000  # ended orders kept in memory at most, whatever the order rate
+# While the socket is up, the reconciliation's starting point (`last_sync`) moves along this
+# often, to this far behind the clock (see `_advance_sync`)
+_SYNC_EVERY = timedelta(seconds=30)
+_SYNC_LAG_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,9 +203,12 @@ class OrderManagerActor(EngineActor):
         amend_rules: Callable[[str, Mapping[str, Any]], None] | None = None,
         max_open_per_pair: int | None = None,
         caller_headstart_s: float = _CALLER_HEADSTART_S,
+        sync_lag_s: float = _SYNC_LAG_S,
         on_failed: FailureHandler | None = None,
     ) -> None:
         super().__init__(on_failed)
+        self._sync_lag = timedelta(seconds=sync_lag_s)
+        self._synced_at: datetime | None = None  # when `last_sync` was last moved along
         self._caller_headstart_s = caller_headstart_s
         # the account tier's cap on open orders per pair (Kraken: EOrder:Orders limit exceeded)
         self._max_open_per_pair = max_open_per_pair
@@ -301,6 +308,7 @@ class OrderManagerActor(EngineActor):
             case Tick():
                 self._sweep_orphans()
                 self._on_tick()
+                self._advance_sync()
             case ConnectionUp(reconnect=reconnect):
                 first = not self._connected_once
                 self._connected_once = True
@@ -1209,7 +1217,9 @@ class OrderManagerActor(EngineActor):
         with self._sessions() as session:
             last_sync = repository.get_kv(session, self._account, "last_sync")
         since = datetime.fromisoformat(last_sync) if last_sync else None
-        oldest = min((o.created_at for o in live), default=None)
+        # an order known by its id is asked for by id (QueryOrders) whatever the window: only
+        # one known by its cl_ord_id alone must be found in the lists, so only those reach back
+        oldest = min((o.created_at for o in live if o.order_id is None), default=None)
         if oldest is not None and (since is None or oldest < since):
             since = oldest
         reconciler.tell(
@@ -1383,6 +1393,36 @@ class OrderManagerActor(EngineActor):
             commands = [command for _, command in self._deferred]
             self._deferred.clear()
             self._process(list(commands))
+
+    def _advance_sync(self) -> None:
+        """Move `last_sync` along while the socket is up and nothing is unsettled.
+
+        A reconciliation reads Kraken's closed orders and trades since `last_sync` (less a
+        minute: REST may lag the socket). It was set by the last reconciliation only, so after
+        hours of trading on one connection a drop read the whole session back, page by page
+        under the REST counter, with order entry held until the end. While connected, the
+        executions channel reports every change on the account, and a gap in its sequence
+        asks for a reconciliation (the gate then closes and this waits): the database holds
+        what Kraken did up to about now. The mark stays `sync_lag_s` behind the clock, more
+        than a silent socket takes to be declared dead, so that what a dead socket did not
+        deliver is still after it; and it does not move while an order's outcome is unknown.
+        """
+        if (
+            self._gate_closed
+            or self._reconcile_running
+            or not self._connected_once
+            or self._recheck_at is not None
+        ):
+            return
+        now = self._clock.now()
+        if self._synced_at is not None and now - self._synced_at < _SYNC_EVERY:
+            return
+        mark = now - self._sync_lag
+        with self._transaction() as session:
+            current = repository.get_kv(session, self._account, "last_sync")
+            if current is None or datetime.fromisoformat(current) < mark:
+                repository.set_kv(session, self._account, "last_sync", mark.isoformat())
+        self._synced_at = now
 
     def _on_tick(self) -> None:
         # memory stays flat however long the engine runs: terminal orders leave the book after

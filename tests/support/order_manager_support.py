@@ -13,6 +13,7 @@ from actors.clock import SystemClock
 from actors.listeners import EventBus
 from actors.messages import DrainIntake, ForwardRequest, PlaceOrders
 from actors.order_manager import DrainFacts, Intake, OrderManagerActor
+from engine.domain.clock import Clock
 from persistence.db import ensure_schema, make_engine, make_sessionmaker
 
 
@@ -25,13 +26,17 @@ class DiscardingWire:
 
 @contextlib.contextmanager
 def driven_order_manager(
-    url: str, connection: Callable[[], Any], intake: Intake | None = None, **settings: Any
+    url: str,
+    connection: Callable[[], Any],
+    intake: Intake | None = None,
+    clock: Clock | None = None,
+    **settings: Any,
 ) -> Iterator[OrderManagerActor]:
     """Started (its book loaded from the database at `url`), stopped on the way out."""
     engine = make_engine(url)
     ensure_schema(engine)
     om = OrderManagerActor(account="acct", sessions=make_sessionmaker(engine),
-                           clock=SystemClock(), events=EventBus(),
+                           clock=clock or SystemClock(), events=EventBus(),
                            intake=intake if intake is not None else Intake(),
                            connection=connection, run_id=None, **settings)  # fmt: skip
     om.on_start()
