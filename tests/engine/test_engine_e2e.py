@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from engine_support import limit_buy
 
 from engine import Engine
 from engine.errors import (
@@ -19,18 +20,6 @@ from engine.simulator import Simulator
 from persistence.history import History
 
 LIVE = {"pending_submit", "submitted", "pending_new", "new", "partially_filled"}
-
-
-def limit_buy(**extra: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "order_type": "limit",
-        "side": "buy",
-        "symbol": "BTC/USD",
-        "order_qty": Decimal("1.2"),
-        "limit_price": Decimal("26500.4"),
-    }
-    fields.update(extra)
-    return fields
 
 
 class Recorder:

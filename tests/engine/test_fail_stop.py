@@ -11,10 +11,10 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import pytest
+from engine_support import limit_buy
 
 from actors.connection import ConnectionActor
 from actors.order_manager import OrderManagerActor
@@ -24,17 +24,20 @@ from engine.simulator import Simulator
 from persistence.history import History
 
 
-def _order(cl_ord_id: str, **extra: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "order_type": "limit",
-        "side": "buy",
-        "symbol": "BTC/USD",
-        "order_qty": Decimal("0.5"),
-        "limit_price": Decimal("20000.1"),
-        "cl_ord_id": cl_ord_id,
-    }
-    fields.update(extra)
-    return fields
+def _order(cl_ord_id: str) -> dict[str, Any]:
+    return limit_buy(cl_ord_id=cl_ord_id)
+
+
+def _break_placement(monkeypatch: pytest.MonkeyPatch, cl_ord_id: str) -> None:
+    """A bug stands in: recording the placement of the order `cl_ord_id` raises."""
+    record = OrderManagerActor._record_placement
+
+    def broken(self: OrderManagerActor, session: Any, command: Any, now: Any) -> Any:
+        if command.params.get("cl_ord_id") == cl_ord_id:
+            raise RuntimeError("injected fault")
+        return record(self, session, command, now)
+
+    monkeypatch.setattr(OrderManagerActor, "_record_placement", broken)
 
 
 class _Exceptions:
@@ -77,14 +80,7 @@ def test_a_failure_placing_an_order_fails_its_caller_at_once_and_stops_the_engin
     engine = make_engine(request_timeout=60.0)  # a caller left waiting would wait a minute
     exceptions = _Exceptions(engine)
     resting = engine.submit_spot_order(**_order("resting")).result(timeout=5).result
-    record = OrderManagerActor._record_placement
-
-    def broken(self: OrderManagerActor, session: Any, command: Any, now: Any) -> Any:
-        if command.params.get("cl_ord_id") == "boom":
-            raise RuntimeError("injected fault")
-        return record(self, session, command, now)
-
-    monkeypatch.setattr(OrderManagerActor, "_record_placement", broken)
+    _break_placement(monkeypatch, "boom")
 
     failed = engine.submit_spot_order(**_order("boom")).exception(timeout=5)
 
@@ -148,14 +144,7 @@ def test_a_caller_racing_the_failure_is_not_left_waiting(
 ) -> None:
     """Orders submitted while the order manager dies all end, none hangs until a timeout."""
     engine = make_engine(request_timeout=60.0)
-    record = OrderManagerActor._record_placement
-
-    def broken(self: OrderManagerActor, session: Any, command: Any, now: Any) -> Any:
-        if command.params.get("cl_ord_id") == "boom-0":
-            raise RuntimeError("injected fault")
-        return record(self, session, command, now)
-
-    monkeypatch.setattr(OrderManagerActor, "_record_placement", broken)
+    _break_placement(monkeypatch, "boom-0")
     futures = [engine.submit_spot_order(**_order(f"boom-{i}")) for i in range(50)]
     outcomes = [future.exception(timeout=5) for future in futures]
     assert isinstance(outcomes[0], EngineFailed)

@@ -90,8 +90,12 @@ def _run_for(om: OrderManagerActor, clock: ManualClock, hours: int) -> None:
         om.on_receive(Tick())
 
 
-def _reconnect(om: OrderManagerActor, reconciler: Reconciler) -> ReconcileRequested:
+def _reconnect(
+    om: OrderManagerActor, reconciler: Reconciler, clock: ManualClock, down_hours: int = 0
+) -> ReconcileRequested:
+    """The socket drops, stays down `down_hours` (ticking all along), then comes back."""
     om.on_receive(ConnectionDown(1, "dropped"))
+    _run_for(om, clock, hours=down_hours)
     om.on_receive(ConnectionUp(2, reconnect=True))
     [request] = reconciler.asked
     return request
@@ -104,7 +108,7 @@ def test_a_drop_after_hours_on_one_connection_reads_back_a_minute_not_the_sessio
     _place(om, "resting", "ORESTG-ABCDE-FGHIJK")  # live all along, known by its id
 
     _run_for(om, clock, hours=8)
-    request = _reconnect(om, reconciler)
+    request = _reconnect(om, reconciler, clock)
 
     assert request.since == clock.now() - LAG
     assert request.order_ids == ("ORESTG-ABCDE-FGHIJK",)  # asked for by id, whatever the window
@@ -120,7 +124,7 @@ def test_the_window_reaches_back_to_an_order_known_only_by_its_cl_ord_id(
     _place(om, "unanswered", None)
 
     _run_for(om, clock, hours=7)
-    request = _reconnect(om, reconciler)
+    request = _reconnect(om, reconciler, clock)
 
     assert request.since is not None and request.since <= sent_at
     assert request.cl_ord_ids == ("unanswered",)
@@ -132,10 +136,7 @@ def test_the_mark_stays_where_the_socket_was_last_up(
     om, clock, reconciler = driven
     _run_for(om, clock, hours=1)
     last_up = clock.now()
-    om.on_receive(ConnectionDown(1, "dropped"))
 
-    _run_for(om, clock, hours=3)  # ticks while down move nothing
-    om.on_receive(ConnectionUp(2, reconnect=True))
+    request = _reconnect(om, reconciler, clock, down_hours=3)  # ticks while down move nothing
 
-    [request] = reconciler.asked
     assert request.since == last_up - LAG

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import engine_config
+from engine_support import engine_config, limit_buy
 
 from engine import Engine, EngineConfig
 from engine.errors import LocalRejection
@@ -33,15 +33,7 @@ def _config(sim: Simulator, tmp_path: Path, **extra: Any) -> EngineConfig:
 
 def _order(**extra: Any) -> dict[str, Any]:
     # BTC/USD in the simulator: tick 0.1, 8 lot decimals, ordermin 0.00005, costmin 0.5
-    fields: dict[str, Any] = {
-        "order_type": "limit",
-        "side": "buy",
-        "symbol": "BTC/USD",
-        "order_qty": Decimal("0.001"),
-        "limit_price": Decimal("20000.0"),
-    }
-    fields.update(extra)
-    return fields
+    return limit_buy(**{"order_qty": Decimal("0.001"), "limit_price": Decimal("20000.0"), **extra})
 
 
 VIOLATIONS = [

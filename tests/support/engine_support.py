@@ -4,6 +4,7 @@ test: the root conftest puts this directory on `sys.path`)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,3 +27,16 @@ def engine_config(
     }
     values.update(extra)
     return EngineConfig(**values)
+
+
+def limit_buy(**extra: Any) -> dict[str, Any]:
+    """A resting limit buy below the simulator's reference price; `extra` adds or replaces."""
+    fields: dict[str, Any] = {
+        "order_type": "limit",
+        "side": "buy",
+        "symbol": "BTC/USD",
+        "order_qty": Decimal("1.2"),
+        "limit_price": Decimal("26500.4"),
+    }
+    fields.update(extra)
+    return fields
