@@ -379,33 +379,35 @@ class Engine:
 
     def get_order(self, key: str, timeout: float = 5.0) -> Order | None:
         """The engine's current view of an order, by cl_ord_id or Kraken order_id."""
-        orders = self._orders
-        if orders is None:
-            raise EngineStopped("engine not started")
-        result: Order | None = orders.proxy().get_order(key).get(timeout=timeout)
+        result: Order | None = self._ask(self._orders, "get_order", timeout, key)
         return result
 
     def open_orders(self, timeout: float = 5.0) -> list[Order]:
-        orders = self._orders
-        if orders is None:
-            raise EngineStopped("engine not started")
-        result: list[Order] = orders.proxy().open_orders().get(timeout=timeout)
+        result: list[Order] = self._ask(self._orders, "open_orders", timeout)
         return result
 
     def stats(self, timeout: float = 5.0) -> dict[str, Any]:
         """The order manager's write-path figures (commits, mean/max commit time, live orders)."""
-        orders = self._orders
-        if orders is None:
-            raise EngineStopped("engine not started")
-        result: dict[str, Any] = orders.proxy().stats().get(timeout=timeout)
+        result: dict[str, Any] = self._ask(self._orders, "stats", timeout)
         return result
+
+    def _ask(self, ref: pykka.ActorRef[Any] | None, method: str, timeout: float, *args: Any) -> Any:
+        """A query to an actor: a stopped or failed engine says so in its typed error."""
+        if ref is None:
+            raise EngineStopped("engine not started")
+        try:
+            return getattr(ref.proxy(), method)(*args).get(timeout=timeout)
+        except pykka.ActorDeadError as exc:
+            if self._failure is not None:
+                raise EngineFailed(f"{method}: engine failed ({self._failure})") from exc
+            raise EngineStopped(f"{method}: engine stopped") from exc
 
     def rate_limit_stats(self, timeout: float = 5.0) -> dict[str, Any]:
         """The rate limiter's figures (queued, expired, coalesced, waits); {} when unlimited."""
         limiter = self._limiter
         if limiter is None:
             return {}
-        result: dict[str, Any] = limiter.proxy().stats().get(timeout=timeout)
+        result: dict[str, Any] = self._ask(limiter, "stats", timeout)
         return result
 
     def connection_status(self, timeout: float = 5.0) -> dict[str, Any]:

@@ -95,6 +95,8 @@ def test_a_failure_placing_an_order_fails_its_caller_at_once_and_stops_the_engin
     assert isinstance(later.exception(), EngineFailed)
     with pytest.raises(EngineFailed):
         engine.connect(timeout=1)
+    with pytest.raises(EngineFailed):  # a query too: a typed error, not pykka's
+        engine.get_order("resting")
     engine.stop(timeout=10)
     assert engine.state == "failed"
     # the failed transaction rolled back: no row, and nothing reached Kraken
