@@ -59,6 +59,11 @@ class _BufferedWebSocket(websocket.WebSocket):
         brings three). Anything else (a frame not yet all here, a control or binary frame, a
         fragment, a masked frame) goes its usual way.
         """
+        with self.readlock:  # as websocket-client's own recv: close() reads frames too
+            text = self._whole_text_frame()
+        return super().recv() if text is None else text
+
+    def _whole_text_frame(self) -> str | None:
         buffer, at = self._buffer, self._at
         if (
             len(buffer) - at >= 2
@@ -78,7 +83,7 @@ class _BufferedWebSocket(websocket.WebSocket):
             if end <= len(buffer):
                 self._at = end
                 return buffer[start:end].decode("utf-8")
-        return super().recv()
+        return None
 
 
 class WebSocketTransport:
