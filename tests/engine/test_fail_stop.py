@@ -183,3 +183,29 @@ def test_a_failure_handling_a_frame_on_the_reader_thread_stops_the_engine(
     [truth] = sim.control.state()["orders"]
     row = _rows(engine)["sent"]
     assert (row.order_id, row.status) == (truth["order_id"], "new")
+
+
+def test_after_a_failure_the_dead_mans_switch_lapses_and_kraken_cancels(
+    make_engine: Callable[..., Engine], sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nobody tracks the orders any more, so the switch is no longer re-armed: Kraken cancels
+    them at its trigger time, and the next engine finds them canceled."""
+    engine = make_engine(dead_mans_switch_timeout=2, dead_mans_switch_interval=0.5)
+    armed = threading.Event()
+    engine.on("dead_mans_switch", lambda _e: armed.set())
+    exceptions = _Exceptions(engine)
+    engine.submit_spot_order(**_order("resting")).result(timeout=5)
+    assert armed.wait(5)
+    _break_placement(monkeypatch, "boom")
+
+    assert isinstance(engine.submit_spot_order(**_order("boom")).exception(timeout=5), EngineFailed)
+    assert exceptions.failed.wait(5), exceptions.seen
+
+    state = sim.control.wait_for(
+        lambda s: all(o["status"] == "canceled" for o in s["orders"]), timeout=10
+    )
+    assert [o["reason"] for o in state["orders"]] == ["CancelAllOrdersAfter Timeout"]
+    assert state["dead_mans_switch"][sim.api_key]["fired_count"] == 1
+    engine.stop(timeout=10)
+    _restart_and_reconcile(make_engine, monkeypatch)
+    assert _rows(engine)["resting"].status == "canceled"
