@@ -51,7 +51,8 @@ class EngineActor(pykka.ThreadingActor):
     ) -> None:
         # pykka has logged the exception, unregistered the actor and will not call on_stop
         error = exception_value if exception_value is not None else RuntimeError("failed")
-        self.failure = self.failure or error
+        if self.failure is None:
+            self.failure = error
         try:
             self.on_stop()  # what a stop does: waiting callers failed, connections closed
         except Exception:
@@ -62,9 +63,8 @@ class EngineActor(pykka.ThreadingActor):
         """Tell the engine now, from inside the failing handler, before its callers hear of
         it: a caller that gets `EngineFailed` then finds the engine `failed`, not running.
         Once only; `on_failure` calls it too."""
-        if self.failure is not None and self.failure is not error:
-            return
-        self.failure = error
+        if self.failure is None:
+            self.failure = error
         handler, self._on_failed = self._on_failed, None
         if handler is not None:
-            handler(type(self).__name__, error)
+            handler(type(self).__name__, self.failure)
