@@ -466,6 +466,18 @@ class OrderManagerActor(EngineActor):
                 commands.append(self._intake.get_nowait())
             except queue.Empty:
                 break
+        handed: set[int] = set()  # the futures of requests given to the connection
+        try:
+            self._take(commands, handed)
+        except Exception as exc:
+            # an exception nobody expected (the actor stops, see actors.supervision): these
+            # commands are out of the intake, and a caller whose request was not handed over
+            # would otherwise wait for nothing
+            self.report_failure(exc)
+            self._fail_unsent(commands, handed)
+            raise
+
+    def _take(self, commands: list[PlaceOrders | ForwardRequest], handed: set[int]) -> None:
         if self._gate_closed:
             waiting = self._clock.monotonic()
             passing: list[PlaceOrders | ForwardRequest] = []
@@ -489,24 +501,20 @@ class OrderManagerActor(EngineActor):
             # original is unknown writes no intent for its replacement, whose reports would
             # then be recorded as another client's order; an order known only by its userref
             # would be refused while an answered order with that userref looks in flight.
-            try:
-                self._drain_facts(intake_first=False)
-            except Exception as exc:
-                self.report_failure(exc)
-                self._fail_unsent(commands, set())  # out of the intake, not yet written
-                raise
-        self._process(commands)
+            self._drain_facts(intake_first=False)
+        self._process(commands, handed)
         if self._intake.qsize():
             self._intake.nudged = True
             self.actor_ref.tell(DrainIntake())
 
-    def _process(self, commands: list[PlaceOrders | ForwardRequest]) -> None:
-        handed: set[int] = set()  # the futures of requests given to the connection
+    def _process(
+        self, commands: list[PlaceOrders | ForwardRequest], handed: set[int] | None = None
+    ) -> None:
+        handed = set() if handed is None else handed
         try:
             self._place(commands, handed)
         except Exception as exc:
-            # an exception nobody expected (the actor stops, see actors.supervision): a
-            # caller whose request was not handed over would otherwise wait for nothing
+            # as in `_drain`, for the orders a reconciliation let through (`_open_gate`)
             self.report_failure(exc)
             self._fail_unsent(commands, handed)
             raise

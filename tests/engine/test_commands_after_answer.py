@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 from order_manager_support import driven_order_manager, submit
 
-from actors.messages import PlaceOrders, RequestAnswered, SendRequest
+from actors.messages import ForwardRequest, PlaceOrders, RequestAnswered, SendRequest
 from actors.order_manager import OrderManagerActor
 from engine.domain.lifecycle import OrderStatus
+from engine.errors import EngineFailed
 from engine.kraken.envelope import parse_response
 from persistence.history import History
 
@@ -91,3 +92,31 @@ def test_an_order_reusing_an_answered_orders_userref_is_not_refused_though_the_a
 
     assert not second.done(), "not refused: the first order is known by its id now"
     assert [request.ref for request in wire.sent] == [(1,), (2,)]
+
+
+def test_a_failure_applying_the_queued_answers_fails_the_cancel_that_waited_for_them(
+    manager: tuple[OrderManagerActor, _Wire, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cancel was out of the intake, not yet written nor sent: its caller hears at once
+    (fail-stop, actors.supervision), instead of waiting for an answer nobody will send."""
+    om, wire, _ = manager
+    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
+              "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
+    submit(om, PlaceOrders("add_order", params, Future()))
+    response = parse_response({"method": "add_order", "req_id": 7, "success": True,
+                               "result": {"order_id": ORDER_ID, "cl_ord_id": "a"},
+                               "time_in": "2024-05-01T12:00:00.000000Z",
+                               "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
+    om.inlet.tell(RequestAnswered((1,), "add_order", 7, response))
+
+    def broken(*_args: Any) -> None:
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(OrderManagerActor, "_answered", broken)
+    cancel = ForwardRequest("cancel_order", {"order_id": [ORDER_ID]}, Future())
+    with pytest.raises(RuntimeError, match="injected fault"):
+        submit(om, cancel)
+
+    assert isinstance(cancel.future.exception(timeout=0), EngineFailed)
+    assert [request.method for request in wire.sent] == ["add_order"]  # the cancel never left
+    assert isinstance(om.failure, RuntimeError)
