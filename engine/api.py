@@ -263,7 +263,7 @@ class Engine:
         if stopping is not None:
             stopping.join(timeout)  # the engine stops itself: wait for that, nothing more
             return
-        self._stop_actors(timeout, "stopped")
+        self._stop_actors(timeout, "stopped" if self._failure is None else "crashed")
 
     def _actor_failed(self, actor: str, error: BaseException) -> None:
         """An actor raised what nobody expected: stop the whole engine (fail-stop).
@@ -274,6 +274,13 @@ class Engine:
         """
         reason = f"{actor} failed: {type(error).__name__}: {error}"
         with self._lock:
+            if self._state == "shutting_down":
+                # the safe shutdown goes on (it falls back to REST to cancel, verify and
+                # disarm) and stops the engine itself; the run is recorded `crashed`
+                self._failure = reason
+                log.error("%s during the safe shutdown", reason)
+                self._events.publish("exception", EngineFailed(reason))
+                return
             if self._state != "running":
                 return  # starting (start() raises) or already stopping: that stop finishes
             self._state = "failed"
@@ -313,8 +320,10 @@ class Engine:
             self._checkpointer.stop()
         if self._db is not None:
             self._db.dispose()
-        if run_state == "stopped":
+        if self._failure is None:
             self._state = "stopped"
+        else:
+            self._state = "failed"
 
     def __enter__(self) -> Engine:
         if self._state == "new":

@@ -209,3 +209,30 @@ def test_after_a_failure_the_dead_mans_switch_lapses_and_kraken_cancels(
     engine.stop(timeout=10)
     _restart_and_reconcile(make_engine, monkeypatch)
     assert _rows(engine)["resting"].status == "canceled"
+
+
+def test_a_failure_during_the_safe_shutdown_is_recorded_and_the_orders_still_canceled(
+    make_engine: Callable[..., Engine], sim: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shutdown goes on over REST (CancelAll, OpenOrders, CancelAllOrdersAfter) and stops
+    the engine itself; the failure is not hidden: typed errors, the event, a `crashed` run."""
+    engine = make_engine()
+    exceptions = _Exceptions(engine)
+    engine.submit_spot_order(**_order("resting")).result(timeout=5)
+    record = OrderManagerActor._record_forward
+
+    def broken(self: OrderManagerActor, session: Any, command: Any, now: Any) -> Any:
+        if command.method == "cancel_all":
+            raise RuntimeError("injected fault")
+        return record(self, session, command, now)
+
+    monkeypatch.setattr(OrderManagerActor, "_record_forward", broken)
+
+    report = engine.shutdown(timeout=30)
+
+    assert exceptions.failed.is_set(), exceptions.seen
+    assert engine.state == "failed"
+    assert engine.failure is not None and "injected fault" in engine.failure
+    assert [o["status"] for o in sim.control.state()["orders"]] == ["canceled"]
+    assert _run_states(engine) == ["crashed"]
+    assert not report.ok and report.error is not None and "crashed" in report.error
