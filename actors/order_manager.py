@@ -467,12 +467,19 @@ class OrderManagerActor(EngineActor):
             except queue.Empty:
                 break
         handed: set[int] = set()  # the futures of requests given to the connection
-        try:
+        with self._failing_unsent(commands, handed):
             self._take(commands, handed)
+
+    @contextlib.contextmanager
+    def _failing_unsent(
+        self, commands: list[PlaceOrders | ForwardRequest], handed: set[int]
+    ) -> Iterator[None]:
+        """On an exception nobody expected (the actor stops, see actors.supervision): these
+        commands are out of the intake, and a caller whose request was not handed over to the
+        connection would otherwise wait for nothing. The engine is told first."""
+        try:
+            yield
         except Exception as exc:
-            # an exception nobody expected (the actor stops, see actors.supervision): these
-            # commands are out of the intake, and a caller whose request was not handed over
-            # would otherwise wait for nothing
             self.report_failure(exc)
             self._fail_unsent(commands, handed)
             raise
@@ -511,13 +518,8 @@ class OrderManagerActor(EngineActor):
         self, commands: list[PlaceOrders | ForwardRequest], handed: set[int] | None = None
     ) -> None:
         handed = set() if handed is None else handed
-        try:
+        with self._failing_unsent(commands, handed):  # for `_open_gate`'s too
             self._place(commands, handed)
-        except Exception as exc:
-            # as in `_drain`, for the orders a reconciliation let through (`_open_gate`)
-            self.report_failure(exc)
-            self._fail_unsent(commands, handed)
-            raise
 
     def _fail_unsent(
         self, commands: Iterable[PlaceOrders | ForwardRequest], handed: set[int]

@@ -48,10 +48,9 @@ def manager(tmp_path: Path) -> Iterator[tuple[OrderManagerActor, _Wire, str]]:
         yield om, wire, url
 
 
-def test_the_replacement_is_recorded_before_the_edit_leaves_though_the_answer_waits(
-    manager: tuple[OrderManagerActor, _Wire, str],
-) -> None:
-    om, wire, url = manager
+def _placed_with_answer_queued(om: OrderManagerActor) -> None:
+    """Order "a" placed; the reader queued its answer (and resolved the caller), the manager
+    has not applied it."""
     params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
               "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
     submit(om, PlaceOrders("add_order", params, Future()))
@@ -59,8 +58,14 @@ def test_the_replacement_is_recorded_before_the_edit_leaves_though_the_answer_wa
                                "result": {"order_id": ORDER_ID, "cl_ord_id": "a"},
                                "time_in": "2024-05-01T12:00:00.000000Z",
                                "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
-    # the reader queued the answer (and resolved the caller), the manager has not applied it
     om.inlet.tell(RequestAnswered((1,), "add_order", 7, response))
+
+
+def test_the_replacement_is_recorded_before_the_edit_leaves_though_the_answer_waits(
+    manager: tuple[OrderManagerActor, _Wire, str],
+) -> None:
+    om, wire, url = manager
+    _placed_with_answer_queued(om)
     edit = {"order_id": ORDER_ID, "symbol": "BTC/USD", "limit_price": Decimal("990")}
     submit(om, PlaceOrders("edit_order", edit, Future()))
 
@@ -100,14 +105,7 @@ def test_a_failure_applying_the_queued_answers_fails_the_cancel_that_waited_for_
     """The cancel was out of the intake, not yet written nor sent: its caller hears at once
     (fail-stop, actors.supervision), instead of waiting for an answer nobody will send."""
     om, wire, _ = manager
-    params = {"order_type": "limit", "side": "buy", "symbol": "BTC/USD", "cl_ord_id": "a",
-              "order_qty": Decimal("0.01"), "limit_price": Decimal("1000")}  # fmt: skip
-    submit(om, PlaceOrders("add_order", params, Future()))
-    response = parse_response({"method": "add_order", "req_id": 7, "success": True,
-                               "result": {"order_id": ORDER_ID, "cl_ord_id": "a"},
-                               "time_in": "2024-05-01T12:00:00.000000Z",
-                               "time_out": "2024-05-01T12:00:00.000100Z"})  # fmt: skip
-    om.inlet.tell(RequestAnswered((1,), "add_order", 7, response))
+    _placed_with_answer_queued(om)
 
     def broken(*_args: Any) -> None:
         raise RuntimeError("injected fault")
