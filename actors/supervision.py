@@ -26,7 +26,7 @@ import pykka
 
 __all__ = ["EngineActor", "FailureHandler"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("kraken_router.supervision")
 
 # (the failed actor's class name, the exception it raised)
 FailureHandler = Callable[[str, BaseException], None]
