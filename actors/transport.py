@@ -49,19 +49,28 @@ class _BufferedWebSocket(websocket.WebSocket):
         self._at = min(start + bufsize, len(self._buffer))
         return self._buffer[start : self._at]
 
-    def recv(self) -> str | bytes:
-        """A whole text frame already in the buffer is taken from it in place.
+    def next_text(self) -> str | None:
+        """The next message as text; None once the server has closed the socket.
 
-        Nearly every frame Kraken sends is one: final, unmasked, not fragmented. websocket-client
-        spends some twenty Python calls on each (header, length, payload, a frame object, the
-        fragment bookkeeping), on the reader thread that the answers wait for: 7 us a 300-byte
-        frame here, against 1.5 us in place (20,000 frames through a socket pair; an order
-        brings three). Anything else (a frame not yet all here, a control or binary frame, a
-        fragment, a masked frame) goes its usual way.
+        websocket-client's `recv` gives "" for a close frame and for an empty message alike;
+        this tells them apart. A whole text frame already in the buffer is taken from it in
+        place: nearly every frame Kraken sends is one (final, unmasked, not fragmented), and
+        websocket-client spends some twenty Python calls on each (header, length, payload, a
+        frame object, the fragment bookkeeping), on the reader thread that the answers wait
+        for: 7 us a 300-byte frame here, against 1.5 us in place (20,000 frames through a
+        socket pair; an order brings three). Anything else (a frame not yet all here, a
+        control or binary frame, a fragment, a masked frame) goes websocket-client's way.
         """
         with self.readlock:  # as websocket-client's own recv: close() reads frames too
             text = self._whole_text_frame()
-        return super().recv() if text is None else text
+            if text is not None:
+                return text
+            opcode, data = self.recv_data()
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            return bytes(data).decode("utf-8")
+        if opcode == websocket.ABNF.OPCODE_BINARY:
+            return bytes(data).decode("utf-8", errors="replace")
+        return None  # the close frame (websocket-client has answered it)
 
     def _whole_text_frame(self) -> str | None:
         buffer, at = self._buffer, self._at
@@ -92,7 +101,7 @@ class WebSocketTransport:
         self._url = url
         self._target = target
         self._connect_timeout = connect_timeout
-        self._ws: websocket.WebSocket | None = None
+        self._ws: _BufferedWebSocket | None = None
         self._closed = threading.Event()
         self._reader_done = False
 
@@ -113,6 +122,7 @@ class WebSocketTransport:
         except (OSError, websocket.WebSocketException) as exc:
             raise TransportError(f"cannot connect to {self._url}: {exc}") from exc
         ws.settimeout(None)  # liveness is judged by the actor's clock, not by recv timeouts
+        assert isinstance(ws, _BufferedWebSocket)  # create_connection made it (class_)
         self._ws = ws
         threading.Thread(
             target=self._read, name=f"kraken-ws-reader-{self.session_no}", daemon=True
@@ -147,11 +157,9 @@ class WebSocketTransport:
         reason = "closed by peer"
         try:
             while not self._closed.is_set():
-                text = ws.recv()
-                if not text:
+                text = ws.next_text()
+                if text is None:
                     break
-                if isinstance(text, bytes):
-                    text = text.decode("utf-8", errors="replace")
                 self._target.tell(FrameReceived(self.session_no, text))
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
