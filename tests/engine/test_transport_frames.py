@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors.transport import _BufferedWebSocket
+from actors.transport import _BufferedWebSocket, _MaskKeys
 
 
 def _frame(payload: bytes, *, fin: bool = True, opcode: int = 1) -> bytes:
@@ -110,3 +110,11 @@ def test_an_empty_message_is_not_taken_for_the_end_of_the_socket(
     assert ws.next_text() == ""
     assert ws.next_text() == '{"n":1}'
     assert ws.next_text() is None
+
+
+def test_masking_keys_are_drawn_ahead_and_never_repeat() -> None:
+    keys = _MaskKeys()
+    drawn = [keys(4) for _ in range(3_000)]  # across two refills of the pool
+    assert all(len(key) == 4 for key in drawn)
+    assert len(set(drawn)) > 2_990  # 32 random bits each: a repeat or two is chance, not reuse
+    assert len(keys(5_000)) == 5_000  # a request larger than the pool is served whole
