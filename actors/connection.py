@@ -148,6 +148,8 @@ class ConnectionActor(EngineActor):
         # say), they leave their item in a backlog, in order, for whoever holds it next.
         self._lock = threading.RLock()
         self._send_backlog: deque[SendRequest] = deque()
+        # while the backlog drains: the frames to write together when it is empty
+        self._outbox: list[str] | None = None
         self._answer_backlog: deque[tuple[int, dict[str, Any]]] = deque()
         # frames the readers told the actor, and those it has handled: a reader handles a
         # push itself only when the two are equal (none of its frames waits in the mailbox).
@@ -319,13 +321,23 @@ class ConnectionActor(EngineActor):
     # -- the hot path, on the order manager's and the reader's threads ------------------------
 
     def _drain_sends(self) -> None:
-        """Holding the lock: transmit (or queue) what the `wire` left, in the order it came."""
-        while self._send_backlog:
-            request = self._send_backlog.popleft()
-            if self._stopping:
-                self._stopped_before_sending(request)
-            else:
-                self._on_send(request)
+        """Holding the lock: transmit (or queue) what the `wire` left, in the order it came,
+        its frames written together (each write released the GIL, and under load the sender
+        then waited to win it back)."""
+        if not self._send_backlog:
+            return
+        self._outbox = []
+        try:
+            while self._send_backlog:
+                request = self._send_backlog.popleft()
+                if self._stopping:
+                    self._stopped_before_sending(request)
+                else:
+                    self._on_send(request)
+        finally:
+            outbox, self._outbox = self._outbox, None
+            if outbox:
+                self._write(outbox)
 
     def _drain_answers(self) -> None:
         """Holding the lock: settle the answers the reader thread left, in the order read."""
@@ -450,14 +462,23 @@ class ConnectionActor(EngineActor):
         return format_time(at, "ms")
 
     def _send_text(self, text: str, req_id: int | None) -> None:
+        if self._outbox is not None:
+            self._outbox.append(text)  # written when the backlog has drained
+        else:
+            self._write((text,))
+
+    def _write(self, texts: Sequence[str]) -> None:
         transport = self._transport
         if transport is None:
             return
         try:
-            transport.send(text)
+            if len(texts) == 1:
+                transport.send(texts[0])
+            else:
+                transport.send_many(texts)
         except KrakenRouterError as exc:
-            # the reader thread reports the end of the socket; the pending entry, if any,
-            # then resolves as outcome-unknown (a partial frame may have left)
+            # the reader thread reports the end of the socket; the pending entries, if any,
+            # then resolve as outcome-unknown (a partial frame may have left)
             log.info("send on session %d failed: %s", self._session_no, exc)
 
     # -- receiving ---------------------------------------------------------------------------

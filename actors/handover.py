@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pykka
@@ -24,26 +24,27 @@ __all__ = ["Door", "hand_over"]
 def hand_over(
     ref: pykka.ActorRef[Any],
     backlog: deque[Any],
-    item: Any,
+    items: Sequence[Any],
     try_now: Callable[[], bool],
     nudge: Any,
 ) -> None:
-    """Leave `item` in `backlog` and let `try_now` (which only ever *tries* the actor's lock)
-    drain it here; when it cannot, tell the actor `nudge` so that it drains it when it runs.
+    """Leave `items` in `backlog` and let `try_now` (which only ever *tries* the actor's lock)
+    drain them here; when it cannot, tell the actor `nudge` so that it drains them when it runs.
 
-    Raises `pykka.ActorDeadError` when the actor is gone, with `item` taken back out: the
-    sender reports it unsent, so it must not also leave from the backlog.
+    Raises `pykka.ActorDeadError` when the actor is gone, with `items` taken back out: the
+    sender reports them unsent, so they must not also leave from the backlog.
     """
     if not ref.is_alive():
         raise pykka.ActorDeadError(f"{ref} not found")
-    backlog.append(item)
+    backlog.extend(items)
     if try_now():
         return
     try:
         ref.tell(nudge)
     except pykka.ActorDeadError:
-        with contextlib.suppress(ValueError):
-            backlog.remove(item)
+        for item in items:
+            with contextlib.suppress(ValueError):
+                backlog.remove(item)
         raise
 
 
@@ -66,4 +67,9 @@ class Door:
         if not isinstance(message, SendRequest):
             ref.tell(message)
             return
-        hand_over(ref, self._backlog, message, self._try_now, self._nudge)
+        hand_over(ref, self._backlog, (message,), self._try_now, self._nudge)
+
+    def tell_many(self, requests: Sequence[SendRequest]) -> None:
+        """Several requests in one hand-over, so that the actor can send them together (a
+        system call each released the GIL, and under load the sender waited to win it back)."""
+        hand_over(self._actor.actor_ref, self._backlog, requests, self._try_now, self._nudge)

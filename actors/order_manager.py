@@ -561,19 +561,27 @@ class OrderManagerActor(EngineActor):
                     sent = lifecycle.apply(order, lifecycle.Sent(), now=now)
                     self._book.replace(sent)
                     published.append(OrderEvent("order_submitted", sent, "request"))
+        # in one hand-over where the connection takes several (its frames then leave in one
+        # write); one by one otherwise
+        tell_many = getattr(connection, "tell_many", None)
+        batches = [outgoing] if tell_many is not None and outgoing else [[r] for r in outgoing]
+        for batch in batches:
             try:
                 if connection is None:
                     raise pykka.ActorDeadError("no connection")
-                connection.tell(request)
-                if request.future is not None:
-                    handed.add(id(request.future))
+                if tell_many is not None:
+                    tell_many(batch)
+                else:
+                    connection.tell(batch[0])
+                handed.update(id(r.future) for r in batch if r.future is not None)
             except pykka.ActorDeadError:
                 # the engine is stopping and the socket's actor is gone: nothing was sent
-                unsent.append(RequestNotSent(request.ref, request.method, "engine stopped"))
-                if request.future is not None and not request.future.done():
-                    request.future.set_exception(
-                        EngineStopped(f"{request.method}: engine stopped before sending")
-                    )
+                for request in batch:
+                    unsent.append(RequestNotSent(request.ref, request.method, "engine stopped"))
+                    if request.future is not None and not request.future.done():
+                        request.future.set_exception(
+                            EngineStopped(f"{request.method}: engine stopped before sending")
+                        )
         self._publish(published)
         if unsent:
             self._apply_facts(unsent)

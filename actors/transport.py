@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import websocket
@@ -99,6 +100,20 @@ class _BufferedWebSocket(websocket.WebSocket):
             return bytes(data).decode("utf-8", errors="replace")
         return None  # the close frame (websocket-client has answered it)
 
+    def send_texts(self, texts: Sequence[str]) -> None:
+        """Text frames in one write, as `send` writes one (`send_frame`, websocket-client)."""
+        frames = []
+        for text in texts:
+            frame = websocket.ABNF.create_frame(text, websocket.ABNF.OPCODE_TEXT)
+            if self.get_mask_key:
+                frame.get_mask_key = self.get_mask_key
+            frames.append(frame.format())
+        data = b"".join(frames)
+        with self.lock:
+            while data:
+                sent = self._send(data)  # type: ignore[no-untyped-call]
+                data = data[sent:]
+
     def _whole_text_frame(self) -> str | None:
         buffer, at = self._buffer, self._at
         if (
@@ -167,6 +182,17 @@ class WebSocketTransport:
             raise TransportError("socket is closed")
         try:
             ws.send(text)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise TransportError(f"send failed: {exc}") from exc
+
+    def send_many(self, texts: Sequence[str]) -> None:
+        """Several frames in one system call (one `send` each released the GIL, and under
+        load the sender waited to win it back)."""
+        ws = self._ws
+        if ws is None or self._closed.is_set():
+            raise TransportError("socket is closed")
+        try:
+            ws.send_texts(texts)
         except (OSError, websocket.WebSocketException) as exc:
             raise TransportError(f"send failed: {exc}") from exc
 

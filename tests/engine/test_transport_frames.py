@@ -118,3 +118,41 @@ def test_masking_keys_are_drawn_ahead_and_never_repeat() -> None:
     assert all(len(key) == 4 for key in drawn)
     assert len(set(drawn)) > 2_990  # 32 random bits each: a repeat or two is chance, not reuse
     assert len(keys(5_000)) == 5_000  # a request larger than the pool is served whole
+
+
+def _read_client_frames(data: bytes) -> list[str]:
+    """Unmask the frames a client wrote (RFC 6455 5.2, 5.3)."""
+    texts, at = [], 0
+    while at < len(data):
+        assert data[at] == 0x81 and data[at + 1] & 0x80  # final text frames, masked
+        length, at = data[at + 1] & 0x7F, at + 2
+        if length == 126:
+            length, at = int.from_bytes(data[at : at + 2], "big"), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(data[at : at + 8], "big"), at + 8
+        key, at = data[at : at + 4], at + 4
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(data[at : at + length]))
+        texts.append(payload.decode())
+        at += length
+    return texts
+
+
+def test_frames_written_together_arrive_as_frames_of_their_own(
+    pair: tuple[socket.socket, _BufferedWebSocket],
+) -> None:
+    server, ws = pair
+    texts = ['{"n":1}', "é" * 200, "x" * 70_000, ""]
+    reader = threading.Thread(target=lambda: received.extend(_recv_all(server)), daemon=True)
+    received: list[bytes] = []
+    reader.start()
+    ws.send_texts(texts)
+    ws.sock.shutdown(socket.SHUT_WR)
+    reader.join(timeout=10)
+    assert _read_client_frames(b"".join(received)) == texts
+
+
+def _recv_all(server: socket.socket) -> list[bytes]:
+    chunks = []
+    while chunk := server.recv(65536):
+        chunks.append(chunk)
+    return chunks
