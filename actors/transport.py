@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import socket
 import threading
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 
 import websocket
 
+from actors.entropy import RandomBytes
 from actors.messages import FrameReceived, SocketClosed
 from engine.errors import TransportError
 
@@ -30,32 +30,6 @@ class _Tellable(Protocol):
 
 
 _FINAL_TEXT = 0x81  # FIN, no extension bits, opcode 1 (text)
-
-
-class _MaskKeys:
-    """Each frame's masking key, from `os.urandom` 4 KiB at a time instead of 4 bytes a frame.
-
-    websocket-client draws every key with `os.urandom(4)`: a system call, which releases the GIL,
-    and the sending thread must then win it back from the engine's busy threads. Under load
-    that wait was 42 us a frame on the connection's thread (cProfile, 16 threads with 32 orders
-    in flight). The keys stay as unpredictable as RFC 6455 asks: the same source, drawn ahead.
-    """
-
-    _POOL = 4096
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pool = b""
-        self._at = 0
-
-    def __call__(self, length: int) -> bytes:
-        with self._lock:  # frames may be built on two threads (websocket-client locks later)
-            if self._at + length > len(self._pool):
-                self._pool = os.urandom(max(self._POOL, length))
-                self._at = 0
-            start = self._at
-            self._at = start + length
-            return self._pool[start : self._at]
 
 
 class _BufferedWebSocket(websocket.WebSocket):
@@ -165,7 +139,9 @@ class WebSocketTransport:
             raise TransportError(f"cannot connect to {self._url}: {exc}") from exc
         ws.settimeout(None)  # liveness is judged by the actor's clock, not by recv timeouts
         assert isinstance(ws, _BufferedWebSocket)  # create_connection made it (class_)
-        ws.get_mask_key = _MaskKeys()  # what set_mask_key does (untyped there)
+        # each frame's masking key from a pool, not a system call a frame (actors.entropy);
+        # `set_mask_key` does this assignment, but is untyped
+        ws.get_mask_key = RandomBytes()
         self._ws = ws
         threading.Thread(
             target=self._read, name=f"kraken-ws-reader-{self.session_no}", daemon=True

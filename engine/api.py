@@ -15,7 +15,6 @@ import os
 import random
 import socket
 import threading
-import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -28,6 +27,7 @@ from actors.checkpointer import Checkpointer
 from actors.clock import SystemClock
 from actors.connection import ConnectionActor
 from actors.dead_mans_switch import CallerArm, DeadMansSwitchActor
+from actors.entropy import RandomBytes
 from actors.handover import Door
 from actors.listeners import Event, EventBus
 from actors.messages import Connect, ForwardRequest, PlaceOrders
@@ -39,6 +39,7 @@ from actors.ticker import Ticker
 from engine.config import EngineConfig
 from engine.domain.backoff import Backoff, ConnectionBudget
 from engine.domain.clock import Clock
+from engine.domain.ids import new_cl_ord_id
 from engine.domain.order import Order
 from engine.errors import EngineFailed, EngineStopped, LocalRejection, TransportError
 from engine.instruments import Instruments
@@ -51,6 +52,7 @@ from persistence.db import Write, ensure_schema, make_engine, make_sessionmaker,
 __all__ = ["Engine"]
 
 log = logging.getLogger("kraken_router.engine")
+_RANDOM = RandomBytes()  # the cl_ord_ids' bytes, without a system call per order
 
 _VERSION = "0.1.0"
 
@@ -610,7 +612,7 @@ def _with_identity(fields: dict[str, Any]) -> dict[str, Any]:
         and fields.get("order_userref") is None
         and fields.get("conditional") is None
     ):
-        return {**fields, "cl_ord_id": str(uuid.uuid4())}
+        return {**fields, "cl_ord_id": new_cl_ord_id(_RANDOM(16))}
     return fields
 
 

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from actors.transport import _BufferedWebSocket, _MaskKeys
+from actors.entropy import RandomBytes
+from actors.transport import _BufferedWebSocket
 
 
 def _frame(payload: bytes, *, fin: bool = True, opcode: int = 1) -> bytes:
@@ -113,7 +114,7 @@ def test_an_empty_message_is_not_taken_for_the_end_of_the_socket(
 
 
 def test_masking_keys_are_drawn_ahead_and_never_repeat() -> None:
-    keys = _MaskKeys()
+    keys = RandomBytes()
     drawn = [keys(4) for _ in range(3_000)]  # across two refills of the pool
     assert all(len(key) == 4 for key in drawn)
     assert len(set(drawn)) > 2_990  # 32 random bits each: a repeat or two is chance, not reuse
