@@ -472,10 +472,7 @@ class ConnectionActor(EngineActor):
         if transport is None:
             return
         try:
-            if len(texts) == 1:
-                transport.send(texts[0])
-            else:
-                transport.send_many(texts)
+            transport.send(texts)
         except KrakenRouterError as exc:
             # the reader thread reports the end of the socket; the pending entries, if any,
             # then resolve as outcome-unknown (a partial frame may have left)

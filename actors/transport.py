@@ -152,23 +152,17 @@ class WebSocketTransport:
         """False once closed here or once the reader saw the end (before it says so)."""
         return not self._reader_done and not self._closed.is_set()
 
-    def send(self, text: str) -> None:
+    def send(self, texts: Sequence[str]) -> None:
+        """Text frames, several in one system call (each call released the GIL, and under load
+        the sender waited to win it back)."""
         ws = self._ws
         if ws is None or self._closed.is_set():
             raise TransportError("socket is closed")
         try:
-            ws.send(text)
-        except (OSError, websocket.WebSocketException) as exc:
-            raise TransportError(f"send failed: {exc}") from exc
-
-    def send_many(self, texts: Sequence[str]) -> None:
-        """Several frames in one system call (one `send` each released the GIL, and under
-        load the sender waited to win it back)."""
-        ws = self._ws
-        if ws is None or self._closed.is_set():
-            raise TransportError("socket is closed")
-        try:
-            ws.send_texts(texts)
+            if len(texts) == 1:
+                ws.send(texts[0])
+            else:
+                ws.send_texts(texts)
         except (OSError, websocket.WebSocketException) as exc:
             raise TransportError(f"send failed: {exc}") from exc
 
