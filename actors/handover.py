@@ -67,7 +67,7 @@ class Door:
         if not isinstance(message, SendRequest):
             ref.tell(message)
             return
-        hand_over(ref, self._backlog, (message,), self._try_now, self._nudge)
+        self.tell_many((message,))
 
     def tell_many(self, requests: Sequence[SendRequest]) -> None:
         """Several requests in one hand-over, so that the actor can send them together (a

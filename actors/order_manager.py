@@ -167,13 +167,18 @@ class Intake(queue.SimpleQueue[PlaceOrders | ForwardRequest]):
             self.nudged = True
             ref.tell(DrainIntake())
 
-    def fail_all(self, error: Callable[[str], BaseException]) -> None:
-        """Fail every command still waiting (none was written or sent): `error(method)`."""
+    def take_all(self) -> list[PlaceOrders | ForwardRequest]:
+        """Every command still waiting, taken out (each by one taker only)."""
+        commands: list[PlaceOrders | ForwardRequest] = []
         while True:
             try:
-                command = self.get_nowait()
+                commands.append(self.get_nowait())
             except queue.Empty:
-                return
+                return commands
+
+    def fail_all(self, error: Callable[[str], BaseException]) -> None:
+        """Fail every command still waiting (none was written or sent): `error(method)`."""
+        for command in self.take_all():
             if not command.future.done():
                 command.future.set_exception(error(command.method))
 
@@ -271,12 +276,7 @@ class OrderManagerActor(EngineActor):
 
     def on_stop(self) -> None:
         # commands still waiting were never written nor sent: their callers must not hang
-        waiting: list[PlaceOrders | ForwardRequest] = []
-        while True:
-            try:
-                waiting.append(self._intake.get_nowait())
-            except queue.Empty:
-                break
+        waiting = self._intake.take_all()
         waiting.extend(command for _, command in self._deferred)
         self._deferred.clear()
         self._fail_unsent(waiting, set())

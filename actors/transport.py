@@ -75,7 +75,7 @@ class _BufferedWebSocket(websocket.WebSocket):
         return None  # the close frame (websocket-client has answered it)
 
     def send_texts(self, texts: Sequence[str]) -> None:
-        """Text frames in one write, as `send` writes one (`send_frame`, websocket-client)."""
+        """Text frames in one write, as websocket-client's `send` writes one (`send_frame`)."""
         frames = []
         for text in texts:
             frame = websocket.ABNF.create_frame(text, websocket.ABNF.OPCODE_TEXT)
@@ -159,10 +159,7 @@ class WebSocketTransport:
         if ws is None or self._closed.is_set():
             raise TransportError("socket is closed")
         try:
-            if len(texts) == 1:
-                ws.send(texts[0])
-            else:
-                ws.send_texts(texts)
+            ws.send_texts(texts)
         except (OSError, websocket.WebSocketException) as exc:
             raise TransportError(f"send failed: {exc}") from exc
 

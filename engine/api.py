@@ -265,7 +265,7 @@ class Engine:
         if stopping is not None:
             stopping.join(timeout)  # the engine stops itself: wait for that, nothing more
             return
-        self._stop_actors(timeout, "stopped" if self._failure is None else "crashed")
+        self._stop_actors(timeout)
 
     def _actor_failed(self, actor: str, error: BaseException) -> None:
         """An actor raised what nobody expected: stop the whole engine (fail-stop).
@@ -298,9 +298,10 @@ class Engine:
         log.error("engine stopping itself: %s", self._failure)
         self._intake.fail_all(self._stopped_error)
         self._events.publish("exception", EngineFailed(self._failure))
-        self._stop_actors(10.0, "crashed")
+        self._stop_actors(10.0)
 
-    def _stop_actors(self, timeout: float, run_state: str) -> None:
+    def _stop_actors(self, timeout: float) -> None:
+        """Stop everything; the run is recorded `crashed` when an actor failed (`_failure`)."""
         self._shutdown.stop_watching()
         for ticker in self._tickers:
             ticker.stop()
@@ -314,7 +315,10 @@ class Engine:
         if self._run_id is not None:
             with self._sessions() as session, session.begin():
                 repository.update_run(
-                    session, self._run_id, state=run_state, stopped_at=self._clock.now()
+                    session,
+                    self._run_id,
+                    state="stopped" if self._failure is None else "crashed",
+                    stopped_at=self._clock.now(),
                 )
         self._events.wait_idle(timeout=timeout)
         self._events.stop()
@@ -322,10 +326,7 @@ class Engine:
             self._checkpointer.stop()
         if self._db is not None:
             self._db.dispose()
-        if self._failure is None:
-            self._state = "stopped"
-        else:
-            self._state = "failed"
+        self._state = "stopped" if self._failure is None else "failed"
 
     def __enter__(self) -> Engine:
         if self._state == "new":
