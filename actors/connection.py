@@ -139,7 +139,7 @@ class ConnectionActor(EngineActor):
         self._system = "online"
         self._last_frame_at = 0.0
         self._last_ping_at = 0.0
-        self._last_sequence: int | None = None
+        self._reader: _ReaderInlet | None = None  # the current session's
         self._skew = timedelta(0)
         self._refused_session = 0
         # The hot path skips two thread hand-offs: the order manager transmits its requests
@@ -171,9 +171,13 @@ class ConnectionActor(EngineActor):
                 case WireBacklog():
                     self._drain_sends()
                 case FrameReceived(session_no=session_no, text=text):
-                    self._frames_handled += 1
-                    if session_no == self._session_no:
-                        self._on_frame(text)
+                    try:
+                        if session_no == self._session_no:
+                            self._on_frame(text)
+                    finally:
+                        # once handled, not before: until then the reader leaves executions
+                        # to this thread too (see `_frame_from_reader`)
+                        self._frames_handled += 1
                 case SocketClosed(session_no=session_no, reason=reason):
                     if session_no == self._session_no and self._transport is not None:
                         self._on_closed(reason)
@@ -242,14 +246,14 @@ class ConnectionActor(EngineActor):
         self._state = "connecting"
         self._retry_at = None
         self._session_no += 1
-        self._last_sequence = None
         try:
             token = parse_websockets_token(self._rest.private("GetWebSocketsToken"))
             self._token = token.token
+            self._reader = _ReaderInlet(self, self._session_no)
             transport = WebSocketTransport(
                 self._config.ws_url,
                 self._session_no,
-                _ReaderInlet(self),
+                self._reader,
                 self._config.connect_timeout,
             )
             transport.open()
@@ -369,13 +373,18 @@ class ConnectionActor(EngineActor):
         finally:
             self._lock.release()
 
-    def _frame_from_reader(self, message: FrameReceived) -> None:
-        """On the reader thread: answers to requests are settled here, with no hop. Pushes
-        (executions, status), pongs and subscription answers are handled here too while the
-        actor is free and none of this reader's frames waits in its mailbox (so frames are
-        handled in the order read); otherwise they go to the actor, as does anything
-        unreadable. An executions frame handled here costs no thread wake-up: at a few
-        frames per order, those wake-ups competed with the caller's for the GIL."""
+    def _frame_from_reader(self, message: FrameReceived, reader: _ReaderInlet) -> None:
+        """On the reader thread: answers to requests are settled here, with no hop.
+
+        Executions are handled here too, without the actor's lock, whenever none of this
+        reader's frames waits in the actor's mailbox (so frames are handled in the order
+        read): they touch nothing of the actor's but the reader's own sequence count and the
+        order manager's inlet. Under load the lock is mostly held by a sender, and an
+        executions frame that waited for it went through the actor's thread: a wake-up and
+        a GIL hand-over for two frames of every order. Other pushes (status), pongs and
+        subscription answers are handled here while the actor is free and none of this
+        reader's frames waits; otherwise they go to the actor, as does anything unreadable.
+        """
         text = message.text
         if '"channel"' not in text:
             try:
@@ -392,6 +401,20 @@ class ConnectionActor(EngineActor):
                         self._lock.release()
                 else:
                     self.actor_ref.tell(WireBacklog())
+                return
+        elif '"executions"' in text and self._frames_told == self._frames_handled:
+            try:
+                frame = decode(text)
+            except CodecError:
+                frame = None
+            if (
+                frame is not None
+                and classify(frame) == "executions"
+                and reader is self._reader  # not a closed session's last frames
+                and not self._stopping
+            ):
+                self._last_frame_at = self._clock.monotonic()
+                self._on_executions(frame, reader)
                 return
         if self._frames_told == self._frames_handled and self._lock.acquire(blocking=False):
             try:
@@ -490,7 +513,8 @@ class ConnectionActor(EngineActor):
             return
         kind = classify(frame)
         if kind == "executions":
-            self._on_executions(frame)
+            if self._reader is not None:
+                self._on_executions(frame, self._reader)
         elif kind == "status":
             self._on_status(frame)
         elif kind == "heartbeat":
@@ -505,30 +529,33 @@ class ConnectionActor(EngineActor):
         else:
             log.debug("ignored a frame of kind %s", kind)
 
-    def _on_executions(self, frame: dict[str, Any]) -> None:
+    def _on_executions(self, frame: dict[str, Any], reader: _ReaderInlet) -> None:
+        """On the reader's thread or, holding the lock, the actor's (never both at once: see
+        `_frame_from_reader`). The sequence count is the session's, kept by its reader."""
         try:
             message = parse_executions(frame)
         except KrakenRouterError as exc:
             log.warning("ignored an executions message: %s", exc)
             self._events.publish("exception", exc)
             return
+        last = reader.last_sequence
         if (
             message.sequence is not None
-            and self._last_sequence is not None
-            and message.sequence > self._last_sequence + 1
+            and last is not None
+            and message.sequence > last + 1
             and message.type == "update"
         ):
             log.warning(
                 "executions sequence jumped from %d to %d: back-filling over REST",
-                self._last_sequence,
+                last,
                 message.sequence,
             )
             gap = True
         else:
             gap = False
         if message.sequence is not None:
-            self._last_sequence = max(message.sequence, self._last_sequence or 0)
-        self._tell(self._executions_to(), ExecutionsReceived(message, self._session_no, gap))
+            reader.last_sequence = max(message.sequence, last or 0)
+        self._tell(self._executions_to(), ExecutionsReceived(message, reader.session_no, gap))
 
     def _on_status(self, frame: dict[str, Any]) -> None:
         status = parse_status(frame)
@@ -679,15 +706,18 @@ class ConnectionActor(EngineActor):
 
 
 class _ReaderInlet:
-    """The reader thread's target: answers settled in place, everything else told."""
+    """The reader thread's target (one per session): answers and executions handled in
+    place, everything else told. It keeps the session's executions sequence count."""
 
-    def __init__(self, actor: ConnectionActor) -> None:
+    def __init__(self, actor: ConnectionActor, session_no: int) -> None:
         self._actor = actor
+        self.session_no = session_no
+        self.last_sequence: int | None = None
 
     def tell(self, message: Any) -> None:
         if isinstance(message, FrameReceived):
             try:
-                self._actor._frame_from_reader(message)
+                self._actor._frame_from_reader(message, self)
             except Exception as exc:
                 # the actor's code raised on this thread: the engine stops (fail-stop), and
                 # this reader reads no further (the transport then reports the socket closed)

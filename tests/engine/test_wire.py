@@ -4,6 +4,7 @@ and answers wait in its backlogs, in order, and nothing is lost or sent twice.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 import pytest
 
 from actors.connection import ConnectionActor
+from actors.messages import FrameReceived
 from engine import Engine
+from engine.kraken.codec import encode
 from engine.simulator import Simulator
 
 
@@ -83,7 +86,7 @@ def test_pushes_are_handled_on_the_reader_thread_while_the_actor_is_free(
     assert actor._frames_told - told < 10
 
 
-def test_pushes_read_while_the_actor_is_busy_keep_their_order(
+def test_executions_read_while_the_actor_is_busy_reach_the_order_manager_at_once(
     connected: tuple[Engine, ConnectionActor],
     until: Callable[..., None],
 ) -> None:
@@ -95,12 +98,49 @@ def test_pushes_read_while_the_actor_is_busy_keep_their_order(
         futures = [engine.submit_spot_order(**_order(i)) for i in range(5)]
         until(lambda: len(actor._send_backlog) == 5)
         actor._drain_sends()  # transmit while the actor is busy
-        # pending_new and new of each order: every one waits in the mailbox, in order
-        until(lambda: actor._frames_told - told == 10)
+        # pending_new and new of each order, applied and published while the actor still is
+        until(lambda: len(seen) == 10)
+        assert actor._frames_told == told, "none waited in the actor's mailbox"
+        assert not any(f.done() for f in futures), "answers are settled under the lock"
+    placed = [f.result(timeout=5).result for f in futures]
+    for p in placed:
+        assert [kind for oid, kind in seen if oid == p.order_id] == ["pending_new", "new"]
+
+
+def test_executions_read_behind_a_frame_in_the_mailbox_follow_it_there_in_order(
+    connected: tuple[Engine, ConnectionActor],
+    until: Callable[..., None],
+) -> None:
+    engine, actor = connected
+    seen: list[tuple[str, str | None]] = []
+    engine.on("execution", lambda event: seen.append((event.data.order_id, event.data.exec_type)))
+    statuses: list[str] = []
+    engine.on("status", lambda event: statuses.append(event.data.system))
+    told = actor._frames_told
+    reader = actor._reader
+    assert reader is not None
+    with actor._lock:
+        # a status push the reader could not handle while the actor was busy: it waits in the
+        # mailbox, and the executions read after it must not overtake it
+        status = {"channel": "status", "type": "update",
+                  "data": [{"api_version": "v2", "connection_id": 1, "system": "online",
+                            "version": "2.0.10"}]}  # fmt: skip
+        pushed = threading.Thread(  # the lock is the test's (reentrant): read elsewhere
+            target=reader.tell, args=(FrameReceived(reader.session_no, encode(status)),)
+        )
+        pushed.start()
+        pushed.join(timeout=5)
+        assert actor._frames_told - told == 1
+        futures = [engine.submit_spot_order(**_order(i)) for i in range(5)]
+        until(lambda: len(actor._send_backlog) == 5)
+        actor._drain_sends()
+        until(lambda: actor._frames_told - told >= 11)  # a heartbeat may come too
+        assert seen == [] and statuses == []
     placed = [f.result(timeout=5).result for f in futures]
     until(lambda: all(_status(engine, p.order_id) == "new" for p in placed))
     engine.wait_for_events()
     assert actor._frames_handled == actor._frames_told
+    assert statuses == ["online"]
     for p in placed:
         assert [kind for oid, kind in seen if oid == p.order_id] == ["pending_new", "new"]
 
