@@ -208,3 +208,36 @@ def test_canonical_money_text_is_the_normalized_value_written_positionally(value
 )  # fmt: skip
 def test_canonical_money_text(value: str, text: str) -> None:
     assert canonical_decimal(Decimal(value)) == text
+
+
+@pytest.mark.parametrize("count", [2, 3, 5, 17, 63, 64, 65, 150])
+def test_many_journal_rows_go_in_in_order_whatever_the_chunks(engine: Engine, count: int) -> None:
+    """Rows written as multi-row INSERTs (chunks of 64, 16, 4 and 1) keep their order and their
+    values; NULLs, secrets' redaction and the shared raw text included."""
+    sessions = make_sessionmaker(engine)
+    with sessions() as session, session.begin():
+        entries = [
+            {"account": "acct", "order_pk": None, "at": T0 + timedelta(microseconds=i),
+             "source": "request", "kind": f"k{i}", "req_id": i if i % 3 else None,
+             "raw": {"n": i, "token": "T"}}
+            for i in range(count)
+        ]  # fmt: skip
+        repo.append_events(session, entries)
+    with sessions() as session:
+        rows = session.execute(
+            select(OrderEventRow.kind, OrderEventRow.req_id, OrderEventRow.at, OrderEventRow.raw)
+            .order_by(OrderEventRow.id)
+        ).all()  # fmt: skip
+    assert [(kind, req_id, at, json.loads(raw)) for kind, req_id, at, raw in rows] == [
+        (f"k{i}", i if i % 3 else None, T0 + timedelta(microseconds=i), {"n": i})
+        for i in range(count)
+    ]
+
+
+def test_only_a_plain_insert_is_repeated_into_many_rows() -> None:
+    dialect = sqlite.dialect()
+    events = repo._DriverStatement(repo._INSERT_EVENT, repo._events, dialect)
+    assert events.row_group is not None and events.row_group.count("?") == events.sql.count("?")
+    # a fill's insert has an ON CONFLICT clause: one row per step, as before
+    fills = repo._DriverStatement(repo._INSERT_FILL_SQLITE, repo._fills, dialect)
+    assert fills.row_group is None
