@@ -13,10 +13,12 @@ timeout, the application ping and the liveness check, so nothing here sleeps.
 
 The hot path skips the actor's mailbox: the order manager tells its requests to the `wire` (an
 `actors.handover.Door`), which transmits them on the order manager's own thread, and the
-socket's reader thread settles answers to pending requests itself, and the pushes (executions,
-status) too. Both only try the actor's lock; when the actor holds it, the request or answer
+socket's reader thread settles answers to pending requests itself, and the other pushes
+(status) too. Both only try the actor's lock; when the actor holds it, the request or answer
 waits in a backlog, in order, for the next holder, and a push goes through the mailbox (as do
-the pushes read after it, so that they keep their order).
+the pushes read after it, so that they keep their order). Executions need no lock at all: they
+touch only the session's sequence count, kept by its reader, and the order manager's inlet, so
+the reader hands them on itself unless an earlier frame of its own still waits in the mailbox.
 """
 
 from __future__ import annotations
