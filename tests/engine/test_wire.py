@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any
 
@@ -86,25 +87,42 @@ def test_pushes_are_handled_on_the_reader_thread_while_the_actor_is_free(
     assert actor._frames_told - told < 10
 
 
+def _executions_seen(engine: Engine) -> list[tuple[str, str | None]]:
+    seen: list[tuple[str, str | None]] = []
+    engine.on("execution", lambda event: seen.append((event.data.order_id, event.data.exec_type)))
+    return seen
+
+
+def _sent_while_busy(
+    engine: Engine, actor: ConnectionActor, until: Callable[..., None]
+) -> list[Future[Any]]:
+    """Five orders transmitted from here while the test holds the actor's lock."""
+    futures = [engine.submit_spot_order(**_order(i)) for i in range(5)]
+    until(lambda: len(actor._send_backlog) == 5)
+    actor._drain_sends()
+    return futures
+
+
+def _each_reported_in_order(seen: list[tuple[str, str | None]], futures: list[Future[Any]]) -> None:
+    for future in futures:
+        order_id = future.result(timeout=5).result.order_id
+        assert [kind for oid, kind in seen if oid == order_id] == ["pending_new", "new"]
+
+
 def test_executions_read_while_the_actor_is_busy_reach_the_order_manager_at_once(
     connected: tuple[Engine, ConnectionActor],
     until: Callable[..., None],
 ) -> None:
     engine, actor = connected
-    seen: list[tuple[str, str | None]] = []
-    engine.on("execution", lambda event: seen.append((event.data.order_id, event.data.exec_type)))
+    seen = _executions_seen(engine)
     told = actor._frames_told
     with actor._lock:
-        futures = [engine.submit_spot_order(**_order(i)) for i in range(5)]
-        until(lambda: len(actor._send_backlog) == 5)
-        actor._drain_sends()  # transmit while the actor is busy
+        futures = _sent_while_busy(engine, actor, until)
         # pending_new and new of each order, applied and published while the actor still is
         until(lambda: len(seen) == 10)
         assert actor._frames_told == told, "none waited in the actor's mailbox"
         assert not any(f.done() for f in futures), "answers are settled under the lock"
-    placed = [f.result(timeout=5).result for f in futures]
-    for p in placed:
-        assert [kind for oid, kind in seen if oid == p.order_id] == ["pending_new", "new"]
+    _each_reported_in_order(seen, futures)
 
 
 def test_executions_read_behind_a_frame_in_the_mailbox_follow_it_there_in_order(
@@ -112,8 +130,7 @@ def test_executions_read_behind_a_frame_in_the_mailbox_follow_it_there_in_order(
     until: Callable[..., None],
 ) -> None:
     engine, actor = connected
-    seen: list[tuple[str, str | None]] = []
-    engine.on("execution", lambda event: seen.append((event.data.order_id, event.data.exec_type)))
+    seen = _executions_seen(engine)
     statuses: list[str] = []
     engine.on("status", lambda event: statuses.append(event.data.system))
     told = actor._frames_told
@@ -131,9 +148,7 @@ def test_executions_read_behind_a_frame_in_the_mailbox_follow_it_there_in_order(
         pushed.start()
         pushed.join(timeout=5)
         assert actor._frames_told - told == 1
-        futures = [engine.submit_spot_order(**_order(i)) for i in range(5)]
-        until(lambda: len(actor._send_backlog) == 5)
-        actor._drain_sends()
+        futures = _sent_while_busy(engine, actor, until)
         until(lambda: actor._frames_told - told >= 11)  # a heartbeat may come too
         assert seen == [] and statuses == []
     placed = [f.result(timeout=5).result for f in futures]
@@ -141,8 +156,7 @@ def test_executions_read_behind_a_frame_in_the_mailbox_follow_it_there_in_order(
     engine.wait_for_events()
     assert actor._frames_handled == actor._frames_told
     assert statuses == ["online"]
-    for p in placed:
-        assert [kind for oid, kind in seen if oid == p.order_id] == ["pending_new", "new"]
+    _each_reported_in_order(seen, futures)
 
 
 def _status(engine: Engine, order_id: str) -> str | None:
