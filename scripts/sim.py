@@ -41,16 +41,22 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     with sim:
-        # The simulator's credentials are local test credentials, printed on purpose.
         print(f"kraken-router simulator ({args.tier} tier)")
         print(f"  WebSocket v2 : {sim.ws_url}")
         print(f"  REST base    : {sim.rest_url}")
         print(f"  control API  : {sim.control_url}")
         print(f"  API key      : {sim.api_key}")
-        print(f"  API secret   : {sim.api_secret}")
+        print(f"  API secret   : {_shown_secret(args.api_secret, sim.api_secret)}")
         print("Serving until Ctrl-C / SIGTERM.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()
     signal.signal(signal.SIGTERM, previous)
     print("simulator stopped", flush=True)
     return 0
+
+
+def _shown_secret(given: str | None, generated: str) -> str:
+    """A secret passed on the command line is never echoed back (whoever passed it has it, and
+    the output may be captured). One the simulator generated for itself, a local test
+    credential of this process only, is shown: without it no client could sign a request."""
+    return "(as given with --api-secret)" if given is not None else generated

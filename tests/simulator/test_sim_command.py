@@ -10,6 +10,7 @@ from pathlib import Path
 import requests
 
 from engine.simulator import SimulatorControl
+from scripts.sim import _shown_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,3 +43,8 @@ def test_sim_command_serves_until_sigterm() -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_a_secret_given_on_the_command_line_is_not_echoed() -> None:
+    assert _shown_secret("c2VjcmV0", "generated") == "(as given with --api-secret)"
+    assert _shown_secret(None, "generated") == "generated"
