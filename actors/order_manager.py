@@ -208,6 +208,7 @@ class OrderManagerActor(EngineActor):
         amend_rules: Callable[[str, Mapping[str, Any]], None] | None = None,
         max_open_per_pair: int | None = None,
         caller_headstart_s: float = _CALLER_HEADSTART_S,
+        max_orders_per_commit: int = _DRAIN_MAX,
         sync_lag_s: float = _SYNC_LAG_S,
         on_failed: FailureHandler | None = None,
     ) -> None:
@@ -215,6 +216,9 @@ class OrderManagerActor(EngineActor):
         self._sync_lag = timedelta(seconds=sync_lag_s)
         self._synced_at: datetime | None = None  # when `last_sync` was last moved along
         self._caller_headstart_s = caller_headstart_s
+        # commands (orders, cancels...) one intent transaction takes at most; 1 commits each
+        # alone (`EngineConfig.max_orders_per_commit`)
+        self._max_orders_per_commit = max(1, min(max_orders_per_commit, _DRAIN_MAX))
         # the account tier's cap on open orders per pair (Kraken: EOrder:Orders limit exceeded)
         self._max_open_per_pair = max_open_per_pair
         self._reconciler = reconciler
@@ -461,7 +465,7 @@ class OrderManagerActor(EngineActor):
 
     def _drain(self, first: PlaceOrders | ForwardRequest | None = None) -> None:
         commands: list[PlaceOrders | ForwardRequest] = [] if first is None else [first]
-        while len(commands) < _DRAIN_MAX:
+        while len(commands) < self._max_orders_per_commit:
             try:
                 commands.append(self._intake.get_nowait())
             except queue.Empty:

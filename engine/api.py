@@ -180,6 +180,7 @@ class Engine:
                 else ratelimit.tier(config.rate_limit_tier).max_open_orders
             ),
             caller_headstart_s=config.caller_headstart_s,
+            max_orders_per_commit=config.max_orders_per_commit,
             # behind the clock by more than a silent socket takes to be declared dead
             sync_lag_s=max(60.0, 2 * config.liveness_timeout),
             on_failed=self._actor_failed,

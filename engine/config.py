@@ -69,6 +69,11 @@ class EngineConfig:
             fill is among them). A closed loop's next order then goes out before that
             transaction instead of behind it; the price is that, when no order follows, the
             answer's row and `order` events come up to this much later. 0 applies at once.
+        max_orders_per_commit: the most commands (orders, cancels, amends...) waiting in the
+            intake that the order manager records in one transaction before sending them
+            (1..512). A burst from many threads is committed as one group, which is what keeps
+            the order manager ahead under load; 1 commits every order alone (a smaller bound
+            only caps how long the first order of a burst waits for the rest of its group).
     """
 
     api_key: str
@@ -96,6 +101,7 @@ class EngineConfig:
     instrument_checks: bool = True
     freeze_gc_at_start: bool = True
     caller_headstart_s: float = 0.0005
+    max_orders_per_commit: int = 512
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -122,6 +128,8 @@ class EngineConfig:
             raise ConfigError("instruments_refresh_s must be positive")
         if not 0 <= self.caller_headstart_s <= 0.01:
             raise ConfigError("caller_headstart_s must be within 0..0.01 seconds")
+        if not 1 <= self.max_orders_per_commit <= 512:
+            raise ConfigError("max_orders_per_commit must be within 1..512")
         if not self.account:
             digest = hashlib.sha256(self.api_key.encode()).hexdigest()[:12]
             object.__setattr__(self, "account", f"key-{digest}")

@@ -22,6 +22,8 @@ def _config(**fields: Any) -> EngineConfig:
         ({"rate_limit_tier": "gold"}, "rate_limit_tier"),
         ({"caller_headstart_s": -0.001}, "caller_headstart_s"),
         ({"caller_headstart_s": 0.5}, "caller_headstart_s"),
+        ({"max_orders_per_commit": 0}, "max_orders_per_commit"),
+        ({"max_orders_per_commit": 513}, "max_orders_per_commit"),
     ],
 )
 def test_a_setting_out_of_range_is_refused_by_name(fields: dict[str, Any], field: str) -> None:
