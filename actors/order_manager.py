@@ -1412,9 +1412,13 @@ class OrderManagerActor(EngineActor):
     def _open_gate(self) -> None:
         self._gate_closed = False
         if self._deferred:
-            commands = [command for _, command in self._deferred]
+            commands: list[PlaceOrders | ForwardRequest] = [c for _, c in self._deferred]
             self._deferred.clear()
-            self._process(list(commands))
+            # in groups, as from the intake: orders held through a long reconnect are no
+            # reason for one unbounded transaction
+            size = self._max_orders_per_commit
+            for first in range(0, len(commands), size):
+                self._process(commands[first : first + size])
 
     def _advance_sync(self) -> None:
         """Move `last_sync` along while the socket is up and nothing is unsettled.

@@ -72,3 +72,25 @@ def test_one_order_per_commit_commits_each_before_sending_it(tmp_path: Path) -> 
 def test_a_burst_is_split_into_groups_of_the_given_size(tmp_path: Path, size: int) -> None:
     sent, _ = _burst(tmp_path, 7, max_orders_per_commit=size)
     assert [commits for _, commits in sent] == [n // size + 1 for n in range(7)]
+
+
+def test_orders_held_until_reconciliation_are_released_in_groups_of_the_given_size(
+    tmp_path: Path,
+) -> None:
+    holder: list[OrderManagerActor] = []
+    wire = _Wire(holder)
+    with driven_order_manager(
+        f"sqlite:///{tmp_path / 'orders.db'}", lambda: wire, max_orders_per_commit=2
+    ) as om:
+        holder.append(om)
+        # as after a drop: order entry waits for reconciliation
+        om._connected_once, om._gate_closed = True, True
+        for n in range(5):
+            om._intake.put(_place(f"o{n}"))
+        while om._intake.qsize():
+            om.on_receive(DrainIntake())
+        assert wire.sent == [] and len(om._deferred) == 5
+        before = om.stats()["commits"]
+        om._open_gate()
+        sent = [(cl_ord_id, commits - before) for cl_ord_id, commits in wire.sent]
+    assert sent == [("o0", 1), ("o1", 1), ("o2", 2), ("o3", 2), ("o4", 3)]
