@@ -31,7 +31,6 @@ from benchmarks._sim import SimProcess
 __all__ = ["run"]
 
 _PIPELINE = 32
-_GROUP = 512  # the engine's default max_orders_per_commit
 
 
 def _floor_rate(sim: SimProcess, n: int) -> tuple[float, float]:
@@ -90,12 +89,13 @@ def _engine_rate(
     threads: int,
     window: int,
     n: int,
-    orders_per_commit: int,
+    orders_per_commit: int | None,
 ) -> tuple[float, float, float, float]:
-    """(orders/s, commits per order, p50 ack latency ms, this process's CPU us per order)."""
+    """(orders/s, commits per order, p50 ack latency ms, this process's CPU us per order);
+    `orders_per_commit` None leaves the engine's own grouping."""
     key, secret = sim.add_account()
-    engine = start_engine(sim, key, secret, database, sqlite_synchronous=synchronous,
-                          max_orders_per_commit=orders_per_commit)  # fmt: skip
+    grouping = {} if orders_per_commit is None else {"max_orders_per_commit": orders_per_commit}
+    engine = start_engine(sim, key, secret, database, sqlite_synchronous=synchronous, **grouping)
     try:
         for i in range(20):  # warm-up
             engine.submit_spot_order(**limit_buy(i)).result(timeout=30)
@@ -156,14 +156,14 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
     best: dict[tuple[str, str], float] = {}
     # (threads, in flight per thread, orders per commit, mode, goal kind)
     widest = max(sizes.thread_counts)
-    runs: list[tuple[int, int, int, str, str | None]] = [
-        (t, 1, _GROUP, "closed loop", None if t == 1 else "grouped") for t in sizes.thread_counts
+    runs: list[tuple[int, int, int | None, str, str | None]] = [
+        (t, 1, None, "closed loop", None if t == 1 else "grouped") for t in sizes.thread_counts
     ]
-    runs.append((widest, _PIPELINE, _GROUP, f"{_PIPELINE} in flight per thread", "grouped"))
+    runs.append((widest, _PIPELINE, None, f"{_PIPELINE} in flight per thread", "grouped"))
     runs.append((widest, _PIPELINE, 1, f"{_PIPELINE} in flight, one order per commit", "single"))
     for synchronous in ("NORMAL", "FULL"):
-        for threads, window, per_commit, mode, kind in runs:
-            database = workdir / f"throughput-{synchronous}-{threads}-{window}-{per_commit}.db"
+        for row, (threads, window, per_commit, mode, kind) in enumerate(runs):
+            database = workdir / f"throughput-{synchronous}-{row}.db"
             rate, per_order, p50, cpu = _engine_rate(
                 sim, database, synchronous, threads, window, n, per_commit
             )
