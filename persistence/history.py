@@ -691,10 +691,21 @@ def _orders_query(shape: Sequence[Any]) -> _Query:
 
 def _fills_query(shape: Sequence[Any]) -> _Query:
     by_order = "order_id" in shape  # then the account is checked inside (see below)
-    names = [n for n in shape if not (by_order and n in ("order_id", "account"))]
+    # an account without a symbol: written `account || ''`, which no index serves, so that
+    # SQLite walks `ix_fills_at` newest first and checks the account on the way. Given the
+    # plain equality it took `(account, symbol, at)` and sorted every fill of the account to
+    # return the newest few (330 ms for 50 of 250,000).
+    by_time = "account" in shape and "symbol" not in shape and not by_order
+    names = [
+        n
+        for n in shape
+        if not (by_order and n in ("order_id", "account")) and not (by_time and n == "account")
+    ]
     query = _filtered(select(*_FILL_COLUMNS), _fills, names, "at")
     if by_order:
         query = query.where(_fills_of_order_id(with_account="account" in shape))
+    if by_time:
+        query = query.where(_fills.c.account.concat("") == bindparam("account"))
     query = query.order_by(_fills.c.at.desc(), _fills.c.id.desc())
     return _Query(_limited(query, shape), FillRecord)
 

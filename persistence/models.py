@@ -142,6 +142,9 @@ class FillRow(Base):
     __table_args__ = (
         UniqueConstraint("account", "exec_id"),
         Index("ix_fills_account_symbol_at", "account", "symbol", "at"),
+        # the newest fills first, whatever the symbol: `kraken-router fills` and any `since`
+        # without a symbol (see migration 0005)
+        Index("ix_fills_at", "at"),
         Index("ix_fills_order_pk", "order_pk"),
         # only the fills that wait for their order (recorded before any order row had their
         # Kraken id; `claim_fills` looks them up): an index of every fill's order_id was a third
