@@ -3,9 +3,9 @@
 The database is seeded by bulk insert (the newest 50 orders open, the rest terminal, two
 journal entries per order, a fill for every fourth). Besides the issue's three queries, the
 newest fills (`kraken-router fills`): 260-340 ms at 1,000,000 orders until the fills had an
-index by time. The floor is the same query written by
-hand (the same columns, filters and order as `History` reads) on a bare `sqlite3` connection to
-the same file, rows fetched as tuples; the section notes SQLite's plan for each floor query.
+index by time. The floor is the same query written by hand (the same columns, filters and
+order as `History` reads) on a bare `sqlite3` connection to the same file, rows fetched as
+tuples; the section notes SQLite's plan for each floor query.
 """
 
 from __future__ import annotations

@@ -696,11 +696,8 @@ def _fills_query(shape: Sequence[Any]) -> _Query:
     # plain equality it took `(account, symbol, at)` and sorted every fill of the account to
     # return the newest few (330 ms for 50 of 250,000).
     by_time = "account" in shape and "symbol" not in shape and not by_order
-    names = [
-        n
-        for n in shape
-        if not (by_order and n in ("order_id", "account")) and not (by_time and n == "account")
-    ]
+    written_below = {"order_id", "account"} if by_order else {"account"} if by_time else set()
+    names = [n for n in shape if n not in written_below]
     query = _filtered(select(*_FILL_COLUMNS), _fills, names, "at")
     if by_order:
         query = query.where(_fills_of_order_id(with_account="account" in shape))
