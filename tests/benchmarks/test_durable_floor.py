@@ -1,0 +1,71 @@
+"""The durable floor's client writes what its row claims: each order's row and intent entry are
+committed (another connection sees them) before the order is sent, and the answer after it."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# benchmarks/ lives at the top of the repository but is not an installed package
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks._common import limit_buy
+from benchmarks._durable_floor import DurableRawClient, durable_chunk
+from engine.simulator.server import Simulator
+
+
+class _Watched(DurableRawClient):
+    """Counts, from a connection of its own, the rows committed when each send starts."""
+
+    def __init__(self, *args: Any, database: Path) -> None:
+        super().__init__(*args, database=database)
+        self._reader = sqlite3.connect(database)
+        self.seen_at_send: list[tuple[int, int]] = []
+
+    def send_add_order(self, message: dict[str, Any]) -> int:
+        orders = self._reader.execute("SELECT count(*) FROM orders").fetchone()[0]
+        intents = self._reader.execute(
+            "SELECT count(*) FROM order_events WHERE kind = 'intent'"
+        ).fetchone()[0]
+        self.seen_at_send.append((orders, intents))
+        return super().send_add_order(message)
+
+    def close(self) -> None:
+        self._reader.close()
+        super().close()
+
+
+def test_intent_is_committed_before_each_send_and_the_answer_after(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    database = tmp_path / "durable.db"
+    client = _Watched(sim.ws_url, sim.rest_url, sim.api_key, sim.api_secret, database=database)
+    try:
+        samples = durable_chunk(client, [limit_buy(i) for i in range(3)])
+        assert len(samples) == 3 and all(s > 0 for s in samples)
+        assert client.seen_at_send == [(1, 1), (2, 2), (3, 3)]
+        assert client.acknowledged() == 3
+    finally:
+        client.close()
+    with sqlite3.connect(database) as check:
+        rows = check.execute("SELECT status, order_id FROM orders ORDER BY id").fetchall()
+        kinds = check.execute("SELECT kind FROM order_events ORDER BY id").fetchall()
+    assert [status for status, _ in rows] == ["pending_new"] * 3
+    assert all(order_id for _, order_id in rows)
+    assert [k for (k,) in kinds] == ["intent", "ack"] * 3
+
+
+def test_a_refused_order_still_has_its_intent(sim: Simulator, tmp_path: Path) -> None:
+    client = DurableRawClient(
+        sim.ws_url, sim.rest_url, sim.api_key, sim.api_secret, tmp_path / "durable.db"
+    )
+    try:
+        with pytest.raises(AssertionError, match="success"):
+            durable_chunk(client, [{**limit_buy(0), "symbol": "NOPE/USD"}])
+        assert client.orders == 1 and client.acknowledged() == 0
+    finally:
+        client.close()
