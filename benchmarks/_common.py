@@ -177,6 +177,7 @@ class Report:
     tier: str
     machine: dict[str, str]
     sections: list[Section] = field(default_factory=list)
+    pinning: str = ""  # `--pin`: which CPUs the engine's process and the simulator ran on
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -186,6 +187,8 @@ class Report:
             f"kraken-router benchmarks ({self.sizes} sizes), simulator tier {self.tier!r} "
             f"in its own process\nmachine: {_machine_line(self.machine)}"
         )
+        if self.pinning:
+            head += f"\npinned: {self.pinning}"
         return "\n\n".join([head, *(s.text() for s in self.sections)])
 
     def markdown(self) -> str:
@@ -193,6 +196,8 @@ class Report:
             f"Sizes `{self.sizes}`, simulator tier `{self.tier}` (own process). "
             f"Machine: {_machine_line(self.machine)}."
         )
+        if self.pinning:
+            head += f" Pinned: {self.pinning}."
         return "\n\n".join([head, *(s.markdown() for s in self.sections)])
 
 

@@ -6,6 +6,7 @@ Its CPU time and memory are not the engine's, so the benchmarks measure only the
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 import secrets
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from benchmarks._affinity import pinned
 from benchmarks._common import TIER
 from engine.simulator.control import SimulatorControl
 
@@ -36,8 +38,11 @@ class SimProcess:
     """`with SimProcess() as sim:` gives `ws_url`, `rest_url`, `control_url`, `control`, and
     the local credentials it was started with (`api_key`, `api_secret`; never printed)."""
 
-    def __init__(self, tier: str = TIER, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self, tier: str = TIER, start_timeout: float = 30.0, cpus: frozenset[int] | None = None
+    ) -> None:
         self.tier = tier
+        self.cpus = cpus  # the simulator's CPUs (all of its threads), None: the scheduler's
         self.api_key = "bench-" + secrets.token_hex(8)
         self.api_secret = base64.b64encode(secrets.token_bytes(64)).decode()
         self.ws_url = self.rest_url = self.control_url = ""
@@ -61,15 +66,18 @@ class SimProcess:
         port = free_port()
         command = [sys.executable, "-m", "scripts.cli", "sim", "--port", str(port)]
         command += ["--api-key", self.api_key, "--api-secret", self.api_secret, "--tier", self.tier]
-        self._proc = subprocess.Popen(
-            command,
-            cwd=_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        # a child inherits the affinity of the thread that forks it: no thread of the
+        # simulator ever runs off `cpus`, and no preexec_fn (unsafe beside other threads)
+        with pinned(self.cpus) if self.cpus else contextlib.nullcontext():
+            self._proc = subprocess.Popen(
+                command,
+                cwd=_ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         self.pid = self._proc.pid
         urls: dict[str, str] = {}
         deadline = time.monotonic() + self._timeout

@@ -24,13 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the simulator on one CPU, the engine's process (floors included) on the others",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     parser.add_argument("--markdown", type=Path, default=None,
                         help="also write the report as Markdown tables")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    report = run_all(args.sizes, args.only or ())
+    report = run_all(args.sizes, args.only or (), pin=args.pin)
     if args.json is not None:
         write_json(report, args.json)
     if args.markdown is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from benchmarks._affinity import pinned, split_cpus
 from benchmarks._common import PRESETS, TIER, Report, Section, Sizes, machine
 from benchmarks._sim import SimProcess
 
@@ -34,8 +36,14 @@ def run_all(
     *,
     workdir: Path | None = None,
     echo: Callable[[str], None] | None = print,
+    pin: bool = False,
 ) -> Report:
-    """Run the chosen benchmarks (all by default) and return the report."""
+    """Run the chosen benchmarks (all by default) and return the report.
+
+    `pin`: the simulator on the last CPU this process may use, this process (the engine, the
+    floors, the python-kraken-sdk client) and its child processes on the others, for the whole
+    run; refused with fewer than two CPUs, since it would then measure nothing different.
+    """
     chosen = PRESETS[sizes] if isinstance(sizes, str) else sizes
     names = list(only) or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
@@ -43,10 +51,19 @@ def run_all(
         raise ValueError(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
     # engine log lines would only add noise to the figures
     logging.getLogger("kraken_router").setLevel(logging.ERROR)
+    split = split_cpus() if pin else None
+    if pin and split is None:
+        raise ValueError("--pin needs at least two CPUs that this process may use")
     report = Report(sizes=chosen.name, tier=TIER, machine=machine())
+    if split is not None:
+        report.pinning = f"engine on CPU {_cpus(split[0])}, simulator on CPU {_cpus(split[1])}"
     if echo is not None:
         echo(report.text())
-    with tempfile.TemporaryDirectory(prefix="kr-bench-", dir=workdir) as tmp, SimProcess() as sim:
+    with (
+        tempfile.TemporaryDirectory(prefix="kr-bench-", dir=workdir) as tmp,
+        SimProcess(cpus=split[1] if split else None) as sim,
+        pinned(split[0]) if split else contextlib.nullcontext(),
+    ):
         for name in names:
             module = importlib.import_module(BENCHMARKS[name])
             started = time.perf_counter()
@@ -56,6 +73,10 @@ def run_all(
             if echo is not None:
                 echo("\n" + section.text())
     return report
+
+
+def _cpus(cpus: frozenset[int]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))
 
 
 def write_json(report: Report, path: Path) -> None:

@@ -1,0 +1,60 @@
+"""CPU pinning for `--pin`: the simulator on one core, this process (engine, floors) on the rest.
+
+The engine is one GIL shared by its caller, order-manager and reader threads. Left to the
+scheduler, those threads wake each other across cores and share a core with the simulator, which
+stands in for an exchange that runs on other machines. Pinning is what a deployment of an
+execution layer does anyway (`taskset`, `isolcpus`); the option shows what it buys here, with the
+floors pinned exactly like the engine. Linux only (`os.sched_setaffinity`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["Split", "pinned", "split_cpus", "threads_of_this_process"]
+
+Split = tuple[frozenset[int], frozenset[int]]  # (this process, the simulator)
+
+
+def split_cpus() -> Split | None:
+    """The CPUs this process may use, split: the last for the simulator, the others for this
+    process; None with fewer than two (or without `sched_getaffinity`)."""
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    if getaffinity is None:
+        return None
+    cpus = sorted(getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return frozenset(cpus[:-1]), frozenset(cpus[-1:])
+
+
+def threads_of_this_process() -> list[int]:
+    """Native ids of this process's threads (affinity is per thread on Linux)."""
+    try:
+        return [int(name) for name in os.listdir(Path("/proc/self/task"))]
+    except OSError:
+        return [0]
+
+
+@contextmanager
+def pinned(cpus: frozenset[int]) -> Iterator[None]:
+    """Every thread of this process on `cpus` for the block (threads started inside inherit it,
+    and so do child processes); each thread's own affinity is put back after."""
+    before: dict[int, set[int]] = {}
+    for tid in threads_of_this_process():
+        try:
+            before[tid] = os.sched_getaffinity(tid)
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # the thread ended meanwhile
+            continue
+    try:
+        yield
+    finally:
+        for tid, cpus_before in before.items():
+            try:
+                os.sched_setaffinity(tid, cpus_before)
+            except OSError:
+                continue
