@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["Split", "pinned", "split_cpus", "threads_of_this_process"]
+__all__ = ["Split", "children_on", "pinned", "split_cpus", "threads_of_this_process"]
 
 Split = tuple[frozenset[int], frozenset[int]]  # (this process, the simulator)
 
@@ -58,3 +58,22 @@ def pinned(cpus: frozenset[int]) -> Iterator[None]:
                 os.sched_setaffinity(tid, cpus_before)
             except OSError:
                 continue
+
+
+@contextmanager
+def children_on(cpus: frozenset[int] | None) -> Iterator[None]:
+    """Processes started in the block run on `cpus` (None: as they would anyway).
+
+    Only the calling thread's affinity changes, and a child inherits the affinity of the thread
+    that forks it: no thread of the child ever runs elsewhere, the other threads of this process
+    stay where they are, and no `preexec_fn` is needed (unsafe beside other threads).
+    """
+    if not cpus:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)

@@ -6,7 +6,6 @@ Its CPU time and memory are not the engine's, so the benchmarks measure only the
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
 import re
 import secrets
@@ -17,7 +16,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from benchmarks._affinity import pinned
+from benchmarks._affinity import children_on
 from benchmarks._common import TIER
 from engine.simulator.control import SimulatorControl
 
@@ -66,9 +65,7 @@ class SimProcess:
         port = free_port()
         command = [sys.executable, "-m", "scripts.cli", "sim", "--port", str(port)]
         command += ["--api-key", self.api_key, "--api-secret", self.api_secret, "--tier", self.tier]
-        # a child inherits the affinity of the thread that forks it: no thread of the
-        # simulator ever runs off `cpus`, and no preexec_fn (unsafe beside other threads)
-        with pinned(self.cpus) if self.cpus else contextlib.nullcontext():
+        with children_on(self.cpus):
             self._proc = subprocess.Popen(
                 command,
                 cwd=_ROOT,

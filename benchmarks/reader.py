@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from benchmarks._affinity import children_on
 from benchmarks._common import Goal, Section, Sizes, limit_buy, percentile
 from benchmarks._engine import start_engine
 from benchmarks._sim import SimProcess
@@ -86,13 +87,16 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
 
     try:
         root = Path(__file__).resolve().parent.parent
-        reader = subprocess.Popen(
-            [sys.executable, "-c", _READER, url, str(sizes.reader_seconds)],
-            cwd=root,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        # pinned (`--pin`): the reader stays off the engine's cores, as another process of an
+        # operator's would, and shares the simulator's
+        with children_on(sim.cpus):
+            reader = subprocess.Popen(
+                [sys.executable, "-c", _READER, url, str(sizes.reader_seconds)],
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         thread = threading.Thread(target=writer, name="bench-reader-writer")
         cpu_before = time.process_time()
         began = time.monotonic()
