@@ -40,9 +40,12 @@ def threads_of_this_process() -> list[int]:
 
 
 @contextmanager
-def pinned(cpus: frozenset[int]) -> Iterator[None]:
+def pinned(cpus: frozenset[int] | None) -> Iterator[None]:
     """Every thread of this process on `cpus` for the block (threads started inside inherit it,
-    and so do child processes); each thread's own affinity is put back after."""
+    and so do child processes); each thread's own affinity is put back after. None: nothing."""
+    if not cpus:
+        yield
+        return
     before: dict[int, set[int]] = {}
     for tid in threads_of_this_process():
         try:

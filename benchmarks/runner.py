@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import logging
@@ -42,7 +41,8 @@ def run_all(
 
     `pin`: the simulator on the last CPU this process may use, this process (the engine, the
     floors, the python-kraken-sdk client) and its child processes on the others, for the whole
-    run; refused with fewer than two CPUs, since it would then measure nothing different.
+    run, except the 4b reader process, which shares the simulator's CPU; refused with fewer than
+    two CPUs, since it would then measure nothing different.
     """
     chosen = PRESETS[sizes] if isinstance(sizes, str) else sizes
     names = list(only) or list(BENCHMARKS)
@@ -62,7 +62,7 @@ def run_all(
     with (
         tempfile.TemporaryDirectory(prefix="kr-bench-", dir=workdir) as tmp,
         SimProcess(cpus=split[1] if split else None) as sim,
-        pinned(split[0]) if split else contextlib.nullcontext(),
+        pinned(split[0] if split else None),
     ):
         for name in names:
             module = importlib.import_module(BENCHMARKS[name])

@@ -41,6 +41,8 @@ def test_pinned_applies_to_every_thread_and_is_undone() -> None:
     with pinned(SPLIT[0]):
         assert {frozenset(os.sched_getaffinity(t)) for t in threads_of_this_process()} == {SPLIT[0]}
     assert _affinities() == before
+    with pinned(None):
+        assert _affinities() == before
 
 
 @needs_two_cpus
