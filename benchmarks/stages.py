@@ -1,6 +1,6 @@
 """Where a closed-loop round trip goes: a timestamp at each hand-over of `submit_spot_order`.
 
-Run: `python -m benchmarks.stages [--orders N]`. Not a benchmark row (it instruments the
+Run: `python -m benchmarks.stages [--orders N] [--pin]`. Not a benchmark row (it instruments the
 engine, and each mark costs about a microsecond): a diagnostic behind the stage table of
 BENCHMARKS.md. The simulator runs in its own process; one thread submits an order and waits
 for its answer, N times. Every mark is `perf_counter()` on entry to (or return from) one of
@@ -40,6 +40,7 @@ from typing import Any
 import actors.connection as connection
 import actors.order_manager as order_manager
 import engine.api as api
+from benchmarks._affinity import pinned, split_cpus
 from benchmarks._common import limit_buy
 from benchmarks._engine import start_engine
 from benchmarks._sim import SimProcess
@@ -120,10 +121,18 @@ def _loops(marks: list[tuple[str, float]]) -> list[dict[str, float]]:
     return loops
 
 
-def run(orders: int, warmup: int = 100) -> dict[str, Any]:
-    """{"stages": [(from, to, p50 us, p90 us)], "cpu_us": {thread: us per order}, ...}."""
+def run(orders: int, warmup: int = 100, pin: bool = False) -> dict[str, Any]:
+    """{"stages": [(from, to, p50 us, p90 us)], "cpu_us": {thread: us per order}, ...};
+    `pin` as the benchmarks' `--pin` (the simulator on one CPU, this process on the others)."""
     marks: list[tuple[str, float]] = []
-    with tempfile.TemporaryDirectory() as tmp, SimProcess() as sim:
+    split = split_cpus() if pin else None
+    if pin and split is None:
+        raise ValueError("--pin needs at least two CPUs that this process may use")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SimProcess(cpus=split[1] if split else None) as sim,
+        pinned(split[0] if split else None),
+    ):
         key, secret = sim.add_account()
         engine = start_engine(sim, key, secret, Path(tmp) / "stages.db")
         try:
@@ -167,8 +176,9 @@ def run(orders: int, warmup: int = 100) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--pin", action="store_true", help="as the benchmarks' --pin")
     args = parser.parse_args(argv)
-    result = run(args.orders)
+    result = run(args.orders, pin=args.pin)
     p50 = result["round_trip_p50_us"]
     print(f"{result['orders']:,} closed-loop orders; round trip p50 {p50:.0f} us")
     print(f"  {'from':>9} -> {'to':<9}  {'p50 us':>7}  {'p90 us':>7}")

@@ -61,3 +61,13 @@ def test_pinning_without_two_cpus_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     with pytest.raises(ValueError, match="at least two CPUs"):
         run_all("tiny", ["roundtrip"], echo=None, pin=True)
+
+
+@needs_two_cpus
+def test_the_stage_probe_can_run_pinned() -> None:
+    from benchmarks import stages
+
+    before = _affinities()
+    result = stages.run(orders=10, warmup=2, pin=True)
+    assert len(result["stages"]) == len(stages.STAGES) - 1
+    assert _affinities() == before
