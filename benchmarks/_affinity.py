@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["Split", "children_on", "pinned", "split_cpus", "threads_of_this_process"]
+__all__ = ["Split", "children_on", "pinned", "split_cpus", "split_for", "threads_of_this_process"]
 
 Split = tuple[frozenset[int], frozenset[int]]  # (this process, the simulator)
 
@@ -29,6 +29,17 @@ def split_cpus() -> Split | None:
     if len(cpus) < 2:
         return None
     return frozenset(cpus[:-1]), frozenset(cpus[-1:])
+
+
+def split_for(pin: bool) -> Split | None:
+    """`split_cpus()` when `pin` (refused with fewer than two CPUs: a pinned run would then
+    measure nothing different), else None."""
+    if not pin:
+        return None
+    split = split_cpus()
+    if split is None:
+        raise ValueError("--pin needs at least two CPUs that this process may use")
+    return split
 
 
 def threads_of_this_process() -> list[int]:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks._affinity import pinned, split_cpus
+from benchmarks._affinity import pinned, split_for
 from benchmarks._common import PRESETS, TIER, Report, Section, Sizes, machine
 from benchmarks._sim import SimProcess
 
@@ -51,9 +51,7 @@ def run_all(
         raise ValueError(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
     # engine log lines would only add noise to the figures
     logging.getLogger("kraken_router").setLevel(logging.ERROR)
-    split = split_cpus() if pin else None
-    if pin and split is None:
-        raise ValueError("--pin needs at least two CPUs that this process may use")
+    split = split_for(pin)
     report = Report(sizes=chosen.name, tier=TIER, machine=machine())
     if split is not None:
         report.pinning = f"engine on CPU {_cpus(split[0])}, simulator on CPU {_cpus(split[1])}"

@@ -40,7 +40,7 @@ from typing import Any
 import actors.connection as connection
 import actors.order_manager as order_manager
 import engine.api as api
-from benchmarks._affinity import pinned, split_cpus
+from benchmarks._affinity import pinned, split_for
 from benchmarks._common import limit_buy
 from benchmarks._engine import start_engine
 from benchmarks._sim import SimProcess
@@ -125,9 +125,7 @@ def run(orders: int, warmup: int = 100, pin: bool = False) -> dict[str, Any]:
     """{"stages": [(from, to, p50 us, p90 us)], "cpu_us": {thread: us per order}, ...};
     `pin` as the benchmarks' `--pin` (the simulator on one CPU, this process on the others)."""
     marks: list[tuple[str, float]] = []
-    split = split_cpus() if pin else None
-    if pin and split is None:
-        raise ValueError("--pin needs at least two CPUs that this process may use")
+    split = split_for(pin)
     with (
         tempfile.TemporaryDirectory() as tmp,
         SimProcess(cpus=split[1] if split else None) as sim,
