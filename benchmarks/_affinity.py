@@ -1,10 +1,10 @@
 """CPU pinning for `--pin`: the simulator on one core, this process (engine, floors) on the rest.
 
-The engine is one GIL shared by its caller, order-manager and reader threads. Left to the
-scheduler, those threads wake each other across cores and share a core with the simulator, which
-stands in for an exchange that runs on other machines. Pinning is what a deployment of an
-execution layer does anyway (`taskset`, `isolcpus`); the option shows what it buys here, with the
-floors pinned exactly like the engine. Linux only (`os.sched_setaffinity`).
+Left to the scheduler, the engine's threads share cores (and their caches) with the simulator,
+which stands in for an exchange that runs on other machines. Measured (BENCHMARKS.md), the gain
+needs both halves: nothing else on the engine's core, and the engine on no other. Pinning is what
+a deployment of an execution layer does anyway (`taskset`, `isolcpus`); the option shows what it
+buys here, with the floors pinned exactly like the engine. Linux only (`os.sched_setaffinity`).
 """
 
 from __future__ import annotations

@@ -13,14 +13,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from benchmarks._affinity import children_on
+from benchmarks._affinity import children_on, pinned, split_for
 from benchmarks._common import TIER
 from engine.simulator.control import SimulatorControl
 
-__all__ = ["SimProcess", "free_port"]
+__all__ = ["SimProcess", "free_port", "simulator"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 _URL = re.compile(r"^\s*(WebSocket v2|REST base|control API)\s*:\s*(\S+)\s*$")
@@ -117,3 +119,22 @@ class SimProcess:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def simulator(pin: bool = False) -> Iterator[tuple[SimProcess, str]]:
+    """A started simulator for a run, and where each side runs ("" when not pinned).
+
+    `pin`: the simulator on the last CPU this process may use and every thread of this process
+    on the others, for the block (refused with fewer than two CPUs).
+    """
+    split = split_for(pin)
+    placement = ""
+    if split is not None:
+        placement = f"engine on CPU {_cpus(split[0])}, simulator on CPU {_cpus(split[1])}"
+    with SimProcess(cpus=split[1] if split else None) as sim, pinned(split[0] if split else None):
+        yield sim, placement
+
+
+def _cpus(cpus: frozenset[int]) -> str:
+    return ",".join(str(c) for c in sorted(cpus))

@@ -10,9 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks._affinity import pinned, split_for
 from benchmarks._common import PRESETS, TIER, Report, Section, Sizes, machine
-from benchmarks._sim import SimProcess
+from benchmarks._sim import simulator
 
 __all__ = ["BENCHMARKS", "run_all"]
 
@@ -51,17 +50,14 @@ def run_all(
         raise ValueError(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
     # engine log lines would only add noise to the figures
     logging.getLogger("kraken_router").setLevel(logging.ERROR)
-    split = split_for(pin)
     report = Report(sizes=chosen.name, tier=TIER, machine=machine())
-    if split is not None:
-        report.pinning = f"engine on CPU {_cpus(split[0])}, simulator on CPU {_cpus(split[1])}"
-    if echo is not None:
-        echo(report.text())
     with (
         tempfile.TemporaryDirectory(prefix="kr-bench-", dir=workdir) as tmp,
-        SimProcess(cpus=split[1] if split else None) as sim,
-        pinned(split[0] if split else None),
+        simulator(pin) as (sim, placement),
     ):
+        report.pinning = placement
+        if echo is not None:
+            echo(report.text())
         for name in names:
             module = importlib.import_module(BENCHMARKS[name])
             started = time.perf_counter()
@@ -71,10 +67,6 @@ def run_all(
             if echo is not None:
                 echo("\n" + section.text())
     return report
-
-
-def _cpus(cpus: frozenset[int]) -> str:
-    return ",".join(str(c) for c in sorted(cpus))
 
 
 def write_json(report: Report, path: Path) -> None:

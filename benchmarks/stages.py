@@ -40,10 +40,9 @@ from typing import Any
 import actors.connection as connection
 import actors.order_manager as order_manager
 import engine.api as api
-from benchmarks._affinity import pinned, split_for
 from benchmarks._common import limit_buy
 from benchmarks._engine import start_engine
-from benchmarks._sim import SimProcess
+from benchmarks._sim import simulator
 
 __all__ = ["STAGES", "run"]
 
@@ -125,12 +124,7 @@ def run(orders: int, warmup: int = 100, pin: bool = False) -> dict[str, Any]:
     """{"stages": [(from, to, p50 us, p90 us)], "cpu_us": {thread: us per order}, ...};
     `pin` as the benchmarks' `--pin` (the simulator on one CPU, this process on the others)."""
     marks: list[tuple[str, float]] = []
-    split = split_for(pin)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        SimProcess(cpus=split[1] if split else None) as sim,
-        pinned(split[0] if split else None),
-    ):
+    with tempfile.TemporaryDirectory() as tmp, simulator(pin) as (sim, _):
         key, secret = sim.add_account()
         engine = start_engine(sim, key, secret, Path(tmp) / "stages.db")
         try:
