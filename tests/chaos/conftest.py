@@ -1,4 +1,5 @@
-"""Fixtures of the chaos tests: a simulator (tier `unlimited`) and engines on one database."""
+"""Fixtures of the chaos tests: a simulator (tier `unlimited`) and engines on one database,
+SQLite or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,14 +13,29 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from chaos_support import TIER, chaos_values
+from pg_support import private_schema
 
 from engine import Engine, EngineConfig
 from engine.simulator import Simulator
+from persistence import db
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'orders.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every chaos test on both dialects: users run PostgreSQL when many processes share the
+    history, and the promise (nothing lost, nothing duplicated, every final state true) is the
+    same there. PostgreSQL gets a private schema, migrated as an operator would
+    (`kraken-router db upgrade`): the engine refuses to migrate it itself."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'orders.db'}"
+        return
+    with private_schema("kr_chaos") as url:
+        database = db.make_engine(url)
+        try:
+            db.upgrade(database)
+        finally:
+            database.dispose()
+        yield url
 
 
 @pytest.fixture

@@ -8,15 +8,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.exc import OperationalError
+from pg_support import private_schema
 
 from engine import Engine, EngineConfig
 from engine.errors import DatabaseError
@@ -27,32 +25,13 @@ from persistence.history import History
 # orders per second written while another process reads (issue 4); how long the engine's
 # writes took meanwhile is measured by `python -m benchmarks --only reader`
 RATE = int(os.environ.get("KRAKEN_TEST_WRITE_RATE", "500"))
-PG_URL = os.environ.get("KRAKEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A private schema on the real PostgreSQL server, migrated by the operator's command."""
-    admin = create_engine(PG_URL, connect_args={"connect_timeout": 5})
-    try:
-        with admin.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        admin.dispose()
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL unreachable under CI: {exc.orig}")
-        pytest.skip(f"PostgreSQL unreachable: {exc.orig}")
-    schema = f"kr_engine_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    rendered = url.render_as_string(hide_password=False)
-    try:
-        yield rendered
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema("kr_engine") as url:
+        yield url
 
 
 def _config(sim: Simulator, database_url: str, **extra: Any) -> EngineConfig:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pg_support import PG_URL
 from sqlalchemy import Engine, Table, create_engine, make_url, select, text
 
 from engine.domain.reports import FillReport
@@ -35,7 +36,6 @@ from persistence.models import (
     OrderRow,
     SymbolSummaryRow,
 )
-from tests.persistence.conftest import PG_URL
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 TINY = Decimal("0.000000012345678901")
