@@ -98,8 +98,39 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
         "3. Executions ingestion: updates applied and persisted per second",
         ["path", "updates", "updates/s", "/ floor"],
     )
+    # `goal_runs` runs, each on a fresh engine, database and account; the median decides
+    runs = [_measure(sim, sizes, workdir / f"executions-{r}.db") for r in range(sizes.goal_runs)]
+    rate, _, commits, stored = sorted(runs)[len(runs) // 2]
+    parse_rate = sorted(r[1] for r in runs)[len(runs) // 2]
+    if stored != sizes.execution_updates:
+        section.notes.append(
+            f"WARNING: {stored} fills stored for {sizes.execution_updates} updates"
+        )
+    updates = sizes.execution_updates
+    floor = _floor_rate(workdir / "executions-floor.db", updates)
+    median = f", median of {len(runs)}" if len(runs) > 1 else ""
+    section.rows.append(["bare sqlite3 executemany, one transaction (floor)", updates, floor,
+                         1.0])  # fmt: skip
+    section.rows.append([f"order manager: apply + persist (inlet -> commit){median}", updates,
+                         rate, ratio(rate, floor)])  # fmt: skip
+    section.rows.append([f"parse_executions alone (connection side){median}", updates,
+                         parse_rate, ratio(parse_rate, floor)])  # fmt: skip
+    section.goals.append(Goal(f">= 20,000 updates/s applied and persisted (got {rate:,.0f})",
+                              rate >= 20_000))  # fmt: skip
+    if len(runs) > 1:
+        rates = ", ".join(f"{r[0]:,.0f}" for r in runs)
+        section.notes.append(f"apply + persist: {rates} updates/s, in run order")
+    section.notes.append(
+        f"driven directly (ExecutionsReceived told to the order manager's inlet), one trade "
+        f"report per frame over {sizes.execution_orders} orders; {commits} commits; "
+        "parsing is measured separately and is not in the apply figure"
+    )
+    return section
+
+
+def _measure(sim: SimProcess, sizes: Sizes, database: Path) -> tuple[float, float, int, int]:
+    """(updates/s applied and persisted, updates/s parsed, commits, fills stored)."""
     key, secret = sim.add_account()
-    database = workdir / "executions.db"
     engine = start_engine(sim, key, secret, database)
     try:
         orders = []
@@ -127,28 +158,11 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
             inlet.tell(ExecutionsReceived(message, session_no))
         stats = manager.proxy().stats().get(timeout=600)  # answered after the inlet drained
         elapsed = time.perf_counter() - started
-        rate = len(messages) / elapsed
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
             stored = db.execute("SELECT count(*) FROM fills").fetchone()[0]
     finally:
         engine.stop()
-    if stored != len(messages):
-        section.notes.append(f"WARNING: {stored} fills stored for {len(messages)} updates")
-    floor = _floor_rate(workdir / "executions-floor.db", len(messages))
-    section.rows.append(["bare sqlite3 executemany, one transaction (floor)", len(messages),
-                         floor, 1.0])  # fmt: skip
-    section.rows.append(["order manager: apply + persist (inlet -> commit)", len(messages),
-                         rate, ratio(rate, floor)])  # fmt: skip
-    section.rows.append(["parse_executions alone (connection side)", len(messages),
-                         parse_rate, ratio(parse_rate, floor)])  # fmt: skip
-    section.goals.append(Goal(f">= 20,000 updates/s applied and persisted (got {rate:,.0f})",
-                              rate >= 20_000))  # fmt: skip
-    section.notes.append(
-        f"driven directly (ExecutionsReceived told to the order manager's inlet), one trade "
-        f"report per frame over {len(orders)} orders; {stats['commits'] - before} commits; "
-        "parsing is measured separately and is not in the apply figure"
-    )
-    return section
+    return len(messages) / elapsed, parse_rate, stats["commits"] - before, stored
 
 
 def drive_apply_path(updates: int, orders: int, directory: Path) -> float:
