@@ -164,7 +164,7 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
     plan = [(sync, row) for sync in ("NORMAL", "FULL") for row in range(len(runs))]
     # the pipelined NORMAL rows decide the goals: they run `goal_runs` times, the repeats after
     # every row's first run and alternating (grouped, single, grouped, ...), since this
-    # machine's speed drifts by 10-15% over minutes; each reports its median run
+    # machine's speed drifts by 10-25% over minutes; each reports its median run
     repeated = [(s, row) for s, row in plan if s == "NORMAL" and runs[row][1] > 1]
     plan += [step for _ in range(sizes.goal_runs - 1) for step in repeated]
     results: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
