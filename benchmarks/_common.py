@@ -9,7 +9,7 @@ import statistics
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "FULL",
@@ -101,6 +101,14 @@ TINY = Sizes(
     goal_runs=1,
 )
 PRESETS = {s.name: s for s in (FULL, QUICK, TINY)}
+
+_Run = TypeVar("_Run", bound=tuple[Any, ...])
+
+
+def median_run(runs: Sequence[_Run]) -> _Run:
+    """The middle one of `goal_runs` runs, ordered by their first figure (the rate): a whole
+    run, so that the figures reported beside its rate were measured with it."""
+    return sorted(runs)[len(runs) // 2]
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.messages import ExecutionsReceived
-from benchmarks._common import Goal, Section, Sizes, limit_buy, ratio
+from benchmarks._common import Goal, Section, Sizes, limit_buy, median_run, ratio
 from benchmarks._engine import start_engine
 from benchmarks._sim import SimProcess
 from engine.kraken.executions import ExecutionsMessage, parse_executions
@@ -114,8 +114,8 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
     )
     # `goal_runs` runs, each on a fresh engine, database and account; the median decides
     runs = [_measure(sim, sizes, workdir / f"executions-{r}.db") for r in range(sizes.goal_runs)]
-    rate, _, commits, stored = sorted(runs)[len(runs) // 2]
-    parse_rate = sorted(r[1] for r in runs)[len(runs) // 2]
+    rate, _, commits, stored = median_run(runs)
+    (parse_rate,) = median_run([(r[1],) for r in runs])
     if stored != sizes.execution_updates:
         section.notes.append(
             f"WARNING: {stored} fills stored for {sizes.execution_updates} updates"

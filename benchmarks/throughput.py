@@ -23,7 +23,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import Goal, Section, Sizes, limit_buy, percentile, ratio
+from benchmarks._common import Goal, Section, Sizes, limit_buy, median_run, percentile, ratio
 from benchmarks._engine import start_engine
 from benchmarks._floor import RawClient
 from benchmarks._sim import SimProcess
@@ -176,11 +176,11 @@ def run(sim: SimProcess, sizes: Sizes, workdir: Path) -> Section:
         )
     for synchronous in ("NORMAL", "FULL"):
         for row, (threads, _window, _per_commit, mode, kind) in enumerate(runs):
-            measured = sorted(results[(synchronous, row)])  # by rate
-            rate, per_order, p50, cpu = measured[len(measured) // 2]
+            measured = results[(synchronous, row)]
+            rate, per_order, p50, cpu = median_run(measured)
             if len(measured) > 1:
                 mode = f"{mode}, median of {len(measured)}"
-                rates = ", ".join(f"{m[0]:,.0f}" for m in results[(synchronous, row)])
+                rates = ", ".join(f"{m[0]:,.0f}" for m in measured)
                 section.notes.append(f"{synchronous} {mode}: {rates} orders/s, in run order")
             section.rows.append([synchronous, threads, mode, rate, per_order, p50, cpu,
                                  ratio(rate, floor)])  # fmt: skip
