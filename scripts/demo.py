@@ -6,6 +6,9 @@ import argparse
 import logging
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
 from decimal import Decimal
 from typing import Any
 
@@ -41,18 +44,20 @@ def run(args: argparse.Namespace) -> int:
         )
         started = time.monotonic()
         with Engine(config) as engine:
-            engine.on(
-                "order", lambda e: _say(f"    event {e.data.kind:<24} {_describe(e.data.order)}")
-            )
+            narrator = _Narrator()
+            engine.on("order", narrator.on_order)
             engine.connect()
             print(f"connected and authenticated in {time.monotonic() - started:.3f} s")
-            _scenario(engine, sim)
+            _scenario(engine, sim, narrator)
             engine.wait_for_events()
         _print_history(args.db, config.account)
     return 0
 
 
 _print_lock = threading.Lock()
+
+# how long a step waits for the events it causes before the next step goes on without them
+_EVENTS_WAIT_S = 10.0
 
 
 def _say(line: str) -> None:
@@ -61,18 +66,62 @@ def _say(line: str) -> None:
         print(line, flush=True)
 
 
-def _step(title: str, future: Any) -> Any:
-    response = future.result(timeout=10)
-    _say(f"{title}\n    -> {response.to_dict().get('result')}")
+class _Narrator:
+    """Prints each order event and lets a step wait for the events it causes.
+
+    Events come on the engine's events thread, after the answer that a step's future resolves
+    to: without the wait, a step's fill or cancel would be printed under the next step's
+    heading.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._kinds: list[str] = []
+
+    def on_order(self, event: Any) -> None:
+        with self._changed:
+            _say(f"    event {event.data.kind:<24} {_describe(event.data.order)}")
+            self._kinds.append(event.data.kind)
+            self._changed.notify_all()
+
+    def mark(self) -> int:
+        with self._changed:
+            return len(self._kinds)
+
+    def wait_for(self, since: int, expected: Counter[str]) -> Counter[str]:
+        """What of `expected` has not come since `since` (empty once all of it has)."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: expected <= Counter(self._kinds[since:]), timeout=_EVENTS_WAIT_S
+            )
+            return expected - Counter(self._kinds[since:])
+
+
+def _step(
+    narrator: _Narrator, title: str, act: Callable[[], Future[Any] | None], *events: str
+) -> Any:
+    """One step: its heading, its request's answer (if it sends one), then the order events
+    it causes."""
+    since = narrator.mark()
+    _say(title)
+    future = act()
+    response = None
+    if future is not None:
+        response = future.result(timeout=10)
+        _say(f"    -> {response.to_dict().get('result')}")
+    missing = narrator.wait_for(since, Counter(events))
+    if missing:
+        _say(f"    (no {', '.join(sorted(missing.elements()))} after {_EVENTS_WAIT_S:.0f} s)")
     return response
 
 
-def _scenario(engine: Engine, sim: Simulator) -> None:
+def _scenario(engine: Engine, sim: Simulator, narrator: _Narrator) -> None:
     sim.control.set_reference_price("BTC/USD", Decimal("26600.0"))
     sim.control.set_reference_price("ETH/USD", Decimal("1700.00"))
     placed = _step(
+        narrator,
         "1. limit buy 1.2 BTC/USD @ 26500.4",
-        engine.submit_spot_order(
+        lambda: engine.submit_spot_order(
             order_type="limit",
             side="buy",
             symbol="BTC/USD",
@@ -80,19 +129,36 @@ def _scenario(engine: Engine, sim: Simulator) -> None:
             limit_price=Decimal("26500.4"),
             order_userref=100054,
         ),
+        "order_submitted",
+        "order_new",
     )
     order_id = placed.result.order_id
     _step(
+        narrator,
         "2. amend its price to 26400.0",
-        engine.amend_spot_order(order_id=order_id, limit_price=Decimal("26400.0")),
+        lambda: engine.amend_spot_order(order_id=order_id, limit_price=Decimal("26400.0")),
+        "order_amended",
     )
-    _say("3. the simulator fills 0.5 of it")
-    sim.control.fill(order_id, qty=Decimal("0.5"))
-    _step("4. cancel the rest", engine.cancel_spot_order(order_id=order_id))
-    _step("5. arm the dead man's switch for 60 s", engine.cancel_all_spot_orders_after(60))
+
+    def fill() -> None:
+        sim.control.fill(order_id, qty=Decimal("0.5"))
+
+    _step(narrator, "3. the simulator fills 0.5 of it", fill, "order_partially_filled")
     _step(
+        narrator,
+        "4. cancel the rest",
+        lambda: engine.cancel_spot_order(order_id=order_id),
+        "order_canceled",
+    )
+    _step(
+        narrator,
+        "5. arm the dead man's switch for 60 s",
+        lambda: engine.cancel_all_spot_orders_after(60),
+    )
+    _step(
+        narrator,
         "6. batch: a buy and a sell on ETH/USD",
-        engine.batch_submit_spot_orders(
+        lambda: engine.batch_submit_spot_orders(
             symbol="ETH/USD",
             orders=[
                 {
@@ -109,8 +175,18 @@ def _scenario(engine: Engine, sim: Simulator) -> None:
                 },
             ],
         ),
+        "order_submitted",
+        "order_submitted",
+        "order_new",
+        "order_new",
     )
-    _step("7. cancel all", engine.cancel_all_spot_orders())
+    _step(
+        narrator,
+        "7. cancel all",
+        lambda: engine.cancel_all_spot_orders(),
+        "order_canceled",
+        "order_canceled",
+    )
 
 
 def _describe(order: Any) -> str:
