@@ -13,12 +13,21 @@ from decimal import Decimal
 
 from engine import Engine, EngineConfig
 
+log = logging.getLogger("full_example")
+
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = EngineConfig.from_env()
     with Engine(config) as engine:
-        engine.on("order", lambda event: print("order event:", event.data.kind))
+        # handlers run on the engine's events thread: a log record is written whole, where a
+        # print() beside the main thread's could interleave with its lines
+        engine.on(
+            "order",
+            lambda event: log.info(
+                "order event: %s %s", event.data.kind, event.data.order.order_id
+            ),
+        )
         engine.connect()
 
         placed = engine.submit_spot_order(

@@ -75,7 +75,8 @@ def test_the_demo_prints_each_steps_events_under_it_and_keeps_the_history(
     assert btc.order_id is not None and btc.order_id in output
 
 
-def _run_example(name: str, sim: Simulator, database: Path) -> str:
+def _run_example(name: str, sim: Simulator, database: Path) -> tuple[str, str]:
+    """Its stdout and stderr, once it has exited with 0."""
     env = {
         **os.environ,
         "KRAKEN_API_KEY": sim.api_key,
@@ -95,7 +96,7 @@ def _run_example(name: str, sim: Simulator, database: Path) -> str:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert sim.api_secret not in done.stdout + done.stderr
-    return done.stdout
+    return done.stdout, done.stderr
 
 
 def test_the_full_example_runs_its_scenario_against_the_simulator(
@@ -104,14 +105,16 @@ def test_the_full_example_runs_its_scenario_against_the_simulator(
     sim.control.set_reference_price("BTC/USD", Decimal("26600.0"))
     database = tmp_path / "full.db"
 
-    output = _run_example("full_example", sim, database)
+    output, log = _run_example("full_example", sim, database)
 
+    # the main thread alone prints (events are logged to stderr), so its lines come whole
     placed = re.search(r"^placed (\S+)$", output, re.MULTILINE)
-    assert placed is not None
+    assert placed is not None, output
     assert f"canceled {placed.group(1)}" in output
     assert re.search(r"^amended \S+$", output, re.MULTILINE)
     assert "dead man's switch fires at" in output
-    assert "cancel_all cancelled 2" in output
+    assert "cancel_all cancelled 2" in output, output
+    assert f"order event: order_canceled {placed.group(1)}" in log
     orders = {o.order_id: o.status for o in History(f"sqlite:///{database}").orders(limit=10)}
     assert orders == {o["order_id"]: o["status"] for o in sim.control.state()["orders"]}
     assert len(orders) == 3 and set(orders.values()) == {"canceled"}
@@ -121,11 +124,11 @@ def test_the_asyncio_example_quotes_and_cancels(sim: Simulator, tmp_path: Path) 
     sim.control.set_reference_price("BTC/USD", Decimal("26600.0"))
     database = tmp_path / "asyncio.db"
 
-    output = _run_example("asyncio_example", sim, database)
+    output, _ = _run_example("asyncio_example", sim, database)
 
     quoting = re.search(r"^quoting (\S+) (\S+)$", output, re.MULTILINE)
-    assert quoting is not None
-    assert "cancelled 2" in output
+    assert quoting is not None, output
+    assert "cancelled 2" in output, output
     orders = {o.order_id: o.status for o in History(f"sqlite:///{database}").orders(limit=10)}
     assert set(orders) == {quoting.group(1), quoting.group(2)}
     assert set(orders.values()) == {"canceled"}
