@@ -105,6 +105,8 @@ class DrainFacts:
     """Facts are waiting in the inlet."""
 
 
+# requests that name existing orders (by order_id, cl_ord_id or, for cancel_order, userref)
+_NAMING_METHODS = frozenset({"amend_order", "edit_order", "cancel_order", "batch_cancel"})
 _RECENT_COMMITS = 10_000  # commit times kept for the p99 in `stats()`
 _SLOW_COMMIT_S = 0.050  # a write transaction longer than this is a stall (issue #4)
 
@@ -181,6 +183,29 @@ class Intake(queue.SimpleQueue[PlaceOrders | ForwardRequest]):
         for command in self.take_all():
             if not command.future.done():
                 command.future.set_exception(error(command.method))
+
+
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """A forwarded request's `ref` (amend, cancel): the rows of the orders it names, so that
+    its journal entries, the request's and its answer's, are in those orders' timelines.
+
+    A placement's `ref` is a plain tuple of the rows it creates, which its outcome moves
+    (acknowledged, rejected, not sent); the orders a cancel names are moved only by what
+    Kraken reports of them, so the two must not be mistaken for each other.
+    """
+
+    pks: tuple[int, ...]
+
+
+def _placed(ref: Any) -> tuple[int, ...]:
+    """The rows a request places (empty for a forwarded request)."""
+    return ref if isinstance(ref, tuple) else ()
+
+
+def _named(ref: Any) -> tuple[int | None, ...]:
+    """The rows a forwarded request's journal entries go to: (None,) when it names none."""
+    return ref.pks if isinstance(ref, _Names) and ref.pks else (None,)
 
 
 @dataclass(slots=True)
@@ -559,7 +584,7 @@ class OrderManagerActor(EngineActor):
         published: list[OrderEvent] = []
         unsent: list[Any] = []
         for request in outgoing:
-            for pk in request.ref or ():
+            for pk in _placed(request.ref):
                 order = self._book.get_by_pk(pk)
                 if order is not None and order.status is OrderStatus.PENDING_SUBMIT:
                     sent = lifecycle.apply(order, lifecycle.Sent(), now=now)
@@ -716,19 +741,11 @@ class OrderManagerActor(EngineActor):
         )
         return pk
 
-    def _touches(self, method: str, params: dict[str, Any]) -> tuple[Touch, ...]:
-        """The pair and age reference of every order a request concerns, for the rate limiter.
-
-        An order's reference is when Kraken acknowledged it or we last amended it (never
-        earlier than Kraken's own): a younger order costs more, so the guess errs on the safe
-        side. Orders the book does not know price as brand new.
-        """
-        if method == "add_order":
-            return (Touch(params["symbol"]),)
-        if method == "batch_add":
-            return tuple(Touch(params["symbol"]) for _ in params["orders"])
-        if method not in ("amend_order", "edit_order", "cancel_order", "batch_cancel"):
-            return ()
+    def _named_orders(self, method: str, params: dict[str, Any]) -> list[Order]:
+        """The orders an amend, edit or cancel names that the book or the database knows (one
+        order named twice, by its two ids, is listed twice)."""
+        if method not in _NAMING_METHODS:
+            return []
         orders: list[Order] = []
         for name in ("order_id", "cl_ord_id", "orders"):
             keys = params.get(name) or ()
@@ -739,6 +756,25 @@ class OrderManagerActor(EngineActor):
         if method == "cancel_order":  # a list of userrefs names orders; an edit's is its new one
             for userref in params.get("order_userref") or ():
                 orders.extend(o for o in self._book.live() if o.order_userref == userref)
+        return orders
+
+    def _touches(
+        self, method: str, params: dict[str, Any], named: list[Order] | None = None
+    ) -> tuple[Touch, ...]:
+        """The pair and age reference of every order a request concerns, for the rate limiter
+        (`named`: `_named_orders`, when the caller has them already).
+
+        An order's reference is when Kraken acknowledged it or we last amended it (never
+        earlier than Kraken's own): a younger order costs more, so the guess errs on the safe
+        side. Orders the book does not know price as brand new.
+        """
+        if method == "add_order":
+            return (Touch(params["symbol"]),)
+        if method == "batch_add":
+            return tuple(Touch(params["symbol"]) for _ in params["orders"])
+        if method not in _NAMING_METHODS:
+            return ()
+        orders = self._named_orders(method, params) if named is None else named
         now = self._clock.now()
         touches = []
         for order in orders:
@@ -793,35 +829,34 @@ class OrderManagerActor(EngineActor):
     def _record_forward(
         self, session: Session, command: ForwardRequest, now: datetime
     ) -> SendRequest | None:
-        order = None
-        ids = command.params.get("order_id") or command.params.get("cl_ord_id")
-        if isinstance(ids, str):
-            order = self.get_order(ids)
-        if command.method == "amend_order" and order is not None and self._amend_rules:
+        named = self._named_orders(command.method, command.params)
+        if command.method == "amend_order" and named and self._amend_rules:
             try:
-                self._amend_rules(order.symbol, command.params)
+                self._amend_rules(named[0].symbol, command.params)
             except LocalRejection as exc:
                 # refused before anything is written or sent: the order stays as it is
                 if not command.future.done():
                     command.future.set_exception(exc)
                 return None
-        self._journal(
-            session,
-            order_pk=order.pk if order is not None else None,
-            at=now,
-            source="request",
-            kind=command.method,
-            raw={"method": command.method, "params": command.params},
-        )
+        names = _Names(tuple(dict.fromkeys(o.pk for o in named if o.pk is not None)))
+        for pk in _named(names):
+            self._journal(
+                session,
+                order_pk=pk,
+                at=now,
+                source="request",
+                kind=command.method,
+                raw={"method": command.method, "params": command.params},
+            )
         return SendRequest(
             command.method,
             command.params,
             command.future,
-            ref=(),
+            ref=names,
             reply_to=self.inlet,
             urgent=command.urgent,
             expected_frames=command.expected_frames,
-            touches=self._touches(command.method, command.params),
+            touches=self._touches(command.method, command.params, named),
         )
 
     # -- facts: answers and executions, applied in groups -----------------------------------
@@ -914,7 +949,7 @@ class OrderManagerActor(EngineActor):
     def _answered(
         self, session: Session, answer: RequestAnswered, now: datetime, published: list[OrderEvent]
     ) -> None:
-        pks: tuple[int, ...] = answer.ref or ()
+        pks = _placed(answer.ref)
         response = answer.response
         if answer.method in ("add_order", "edit_order") and pks:
             pk = pks[-1]
@@ -966,15 +1001,17 @@ class OrderManagerActor(EngineActor):
         elif answer.method == "batch_add" and pks:
             self._on_batch_answer(session, pks, answer, now, published)
         else:
-            self._journal(
-                session,
-                order_pk=None,
-                at=now,
-                source="acknowledgement",
-                kind=answer.method if response.success else f"{answer.method}:refused",
-                raw={"responses": [r.to_dict() for r in answer.responses or (response,)]},
-                req_id=answer.req_id,
-            )
+            raw = {"responses": [r.to_dict() for r in answer.responses or (response,)]}
+            for named in _named(answer.ref):
+                self._journal(
+                    session,
+                    order_pk=named,
+                    at=now,
+                    source="acknowledgement",
+                    kind=answer.method if response.success else f"{answer.method}:refused",
+                    raw=raw,
+                    req_id=answer.req_id,
+                )
 
     def _on_batch_answer(
         self,
@@ -1007,7 +1044,8 @@ class OrderManagerActor(EngineActor):
             )
 
     def _unanswered(self, session: Session, message: RequestUnanswered, now: datetime) -> None:
-        for pk in message.ref or ():
+        placed = _placed(message.ref)
+        for pk in placed:
             order = self._book.get_by_pk(pk)
             if order is None:
                 continue
@@ -1027,21 +1065,22 @@ class OrderManagerActor(EngineActor):
                 horizon = self._policy.after(order)
                 if self._recheck_at is None or horizon < self._recheck_at:
                     self._recheck_at = horizon
-        if not message.ref:
-            self._journal(
-                session,
-                order_pk=None,
-                at=now,
-                source="acknowledgement",
-                kind=f"{message.method}:unknown",
-                raw={"reason": message.reason},
-                req_id=message.req_id,
-            )
+        if not placed:
+            for named in _named(message.ref):
+                self._journal(
+                    session,
+                    order_pk=named,
+                    at=now,
+                    source="acknowledgement",
+                    kind=f"{message.method}:unknown",
+                    raw={"reason": message.reason},
+                    req_id=message.req_id,
+                )
 
     def _not_sent(
         self, session: Session, message: RequestNotSent, now: datetime, published: list[OrderEvent]
     ) -> None:
-        for pk in message.ref or ():
+        for pk in _placed(message.ref):
             self._transition(
                 session,
                 pk,
