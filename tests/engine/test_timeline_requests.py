@@ -66,9 +66,7 @@ def test_a_cancel_naming_two_orders_is_in_both_timelines_and_cancel_all_in_none(
         for price in (Decimal("26000"), Decimal("26100"), Decimal("26200"))
     )
     # one by Kraken's id, one by ours
-    engine.cancel_spot_order(order_id=first.order_id, cl_ord_id=second.cl_ord_id).result(
-        timeout=5
-    )
+    engine.cancel_spot_order(order_id=first.order_id, cl_ord_id=second.cl_ord_id).result(timeout=5)
     engine.cancel_all_spot_orders().result(timeout=5)
     engine.wait_for_events()
 
