@@ -660,6 +660,16 @@ class OrderManagerActor(EngineActor):
                 found = repository.find_order(session, self._account, order_id=params["order_id"])
                 original = _order_from_row(found) if found is not None else None
             if original is not None:
+                # the original's timeline shows the edit that replaced it (the replacement's
+                # row, linked by replaces_id, has the intent and the answer)
+                self._journal(
+                    session,
+                    order_pk=original.pk,
+                    at=now,
+                    source="request",
+                    kind="edit_order",
+                    raw={"method": command.method, "params": params},
+                )
                 replacement = {
                     "symbol": params["symbol"],
                     "side": original.side,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from engine_support import limit_buy
 
 from engine import Engine
@@ -97,3 +98,24 @@ def test_a_refused_cancel_of_a_known_order_is_in_its_timeline(
         ("request", "cancel_order"),
         ("acknowledgement", "cancel_order:refused"),
     ]
+
+
+def test_an_edit_is_in_the_replaced_orders_timeline(make_engine: Callable[..., Engine]) -> None:
+    engine = make_engine()
+    engine.connect(timeout=10)
+    original = engine.submit_spot_order(**limit_buy()).result(timeout=5).result.order_id
+    with pytest.warns(DeprecationWarning):
+        edit = engine.edit_spot_order(
+            order_id=original, symbol="BTC/USD", limit_price=Decimal("26300.0")
+        )
+    replacement = edit.result(timeout=5).result.order_id
+    engine.wait_for_events()
+
+    assert _asked(engine, original) == [
+        ("request", "intent"),
+        ("acknowledgement", "ack"),
+        ("request", "edit_order"),
+    ]
+    assert _asked(engine, replacement) == [("request", "intent"), ("acknowledgement", "ack")]
+    timeline = History(engine.config.database_url).timeline(replacement)
+    assert timeline is not None and timeline.order.replaces_id is not None
