@@ -849,15 +849,14 @@ class OrderManagerActor(EngineActor):
                     command.future.set_exception(exc)
                 return None
         names = _Names(tuple(dict.fromkeys(o.pk for o in named if o.pk is not None)))
-        for pk in _named(names):
-            self._journal(
-                session,
-                order_pk=pk,
-                at=now,
-                source="request",
-                kind=command.method,
-                raw={"method": command.method, "params": command.params},
-            )
+        self._journal_named(
+            session,
+            names,
+            at=now,
+            source="request",
+            kind=command.method,
+            raw={"method": command.method, "params": command.params},
+        )
         return SendRequest(
             command.method,
             command.params,
@@ -1011,17 +1010,15 @@ class OrderManagerActor(EngineActor):
         elif answer.method == "batch_add" and pks:
             self._on_batch_answer(session, pks, answer, now, published)
         else:
-            raw = {"responses": [r.to_dict() for r in answer.responses or (response,)]}
-            for named in _named(answer.ref):
-                self._journal(
-                    session,
-                    order_pk=named,
-                    at=now,
-                    source="acknowledgement",
-                    kind=answer.method if response.success else f"{answer.method}:refused",
-                    raw=raw,
-                    req_id=answer.req_id,
-                )
+            self._journal_named(
+                session,
+                answer.ref,
+                at=now,
+                source="acknowledgement",
+                kind=answer.method if response.success else f"{answer.method}:refused",
+                raw={"responses": [r.to_dict() for r in answer.responses or (response,)]},
+                req_id=answer.req_id,
+            )
 
     def _on_batch_answer(
         self,
@@ -1076,16 +1073,15 @@ class OrderManagerActor(EngineActor):
                 if self._recheck_at is None or horizon < self._recheck_at:
                     self._recheck_at = horizon
         if not placed:
-            for named in _named(message.ref):
-                self._journal(
-                    session,
-                    order_pk=named,
-                    at=now,
-                    source="acknowledgement",
-                    kind=f"{message.method}:unknown",
-                    raw={"reason": message.reason},
-                    req_id=message.req_id,
-                )
+            self._journal_named(
+                session,
+                message.ref,
+                at=now,
+                source="acknowledgement",
+                kind=f"{message.method}:unknown",
+                raw={"reason": message.reason},
+                req_id=message.req_id,
+            )
 
     def _not_sent(
         self, session: Session, message: RequestNotSent, now: datetime, published: list[OrderEvent]
@@ -1604,6 +1600,12 @@ class OrderManagerActor(EngineActor):
         transaction ends."""
         event.setdefault("account", self._account)
         self._uow_events.append(event)
+
+    def _journal_named(self, session: Session, ref: Any, **event: Any) -> None:
+        """One journal entry for each order a forwarded request names (`_Names`), so that it
+        is in each one's timeline; one unlinked entry when it names none."""
+        for pk in _named(ref):
+            self._journal(session, order_pk=pk, **event)
 
     def _write(
         self,

@@ -21,6 +21,20 @@ from engine.simulator import Simulator
 from persistence.history import History
 
 
+@pytest.fixture
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    engine = make_engine()
+    engine.connect(timeout=10)
+    return engine
+
+
+def _resting(engine: Engine, price: str = "26500.4") -> str:
+    """A resting buy's Kraken order id."""
+    placed = engine.submit_spot_order(**limit_buy(limit_price=Decimal(price)))
+    order_id: str = placed.result(timeout=5).result.order_id
+    return order_id
+
+
 def _asked(engine: Engine, key: str) -> list[tuple[str, str]]:
     timeline = History(engine.config.database_url).timeline(key)
     assert timeline is not None
@@ -36,12 +50,8 @@ def _unlinked(engine: Engine) -> list[str]:
         return [kind for (kind,) in rows]
 
 
-def test_an_amend_and_a_cancel_are_in_the_orders_timeline(
-    make_engine: Callable[..., Engine],
-) -> None:
-    engine = make_engine()
-    engine.connect(timeout=10)
-    order_id = engine.submit_spot_order(**limit_buy()).result(timeout=5).result.order_id
+def test_an_amend_and_a_cancel_are_in_the_orders_timeline(engine: Engine) -> None:
+    order_id = _resting(engine)
     engine.amend_spot_order(order_id=order_id, limit_price=Decimal("26400.0")).result(timeout=5)
     engine.cancel_spot_order(order_id=order_id).result(timeout=5)
     engine.wait_for_events()
@@ -58,10 +68,8 @@ def test_an_amend_and_a_cancel_are_in_the_orders_timeline(
 
 
 def test_a_cancel_naming_two_orders_is_in_both_timelines_and_cancel_all_in_none(
-    make_engine: Callable[..., Engine], sim: Simulator
+    engine: Engine, sim: Simulator
 ) -> None:
-    engine = make_engine()
-    engine.connect(timeout=10)
     first, second, third = (
         engine.submit_spot_order(**limit_buy(limit_price=price)).result(timeout=5).result
         for price in (Decimal("26000"), Decimal("26100"), Decimal("26200"))
@@ -82,12 +90,8 @@ def test_a_cancel_naming_two_orders_is_in_both_timelines_and_cancel_all_in_none(
     assert set(on_kraken.values()) == {"canceled"} and len(on_kraken) == 3
 
 
-def test_a_refused_cancel_of_a_known_order_is_in_its_timeline(
-    make_engine: Callable[..., Engine],
-) -> None:
-    engine = make_engine()
-    engine.connect(timeout=10)
-    order_id = engine.submit_spot_order(**limit_buy()).result(timeout=5).result.order_id
+def test_a_refused_cancel_of_a_known_order_is_in_its_timeline(engine: Engine) -> None:
+    order_id = _resting(engine)
     engine.cancel_spot_order(order_id=order_id).result(timeout=5)
     # canceled already: Kraken refuses a second cancel of it
     refused = engine.cancel_spot_order(order_id=order_id)
@@ -100,10 +104,8 @@ def test_a_refused_cancel_of_a_known_order_is_in_its_timeline(
     ]
 
 
-def test_an_edit_is_in_the_replaced_orders_timeline(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine()
-    engine.connect(timeout=10)
-    original = engine.submit_spot_order(**limit_buy()).result(timeout=5).result.order_id
+def test_an_edit_is_in_the_replaced_orders_timeline(engine: Engine) -> None:
+    original = _resting(engine)
     with pytest.warns(DeprecationWarning):
         edit = engine.edit_spot_order(
             order_id=original, symbol="BTC/USD", limit_price=Decimal("26300.0")
