@@ -183,7 +183,7 @@ def _scenario(engine: Engine, sim: Simulator, narrator: _Narrator) -> None:
     _step(
         narrator,
         "7. cancel all",
-        lambda: engine.cancel_all_spot_orders(),
+        engine.cancel_all_spot_orders,
         "order_canceled",
         "order_canceled",
     )
