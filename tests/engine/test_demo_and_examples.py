@@ -77,8 +77,9 @@ def test_the_demo_prints_each_steps_events_under_it_and_keeps_the_history(
 
 def _run_example(name: str, sim: Simulator, database: Path) -> tuple[str, str]:
     """Its stdout and stderr, once it has exited with 0."""
-    env = {
-        **os.environ,
+    # the caller's own KRAKEN_* settings (a tier, a timeout) must not change the run
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEN_")}
+    env |= {
         "KRAKEN_API_KEY": sim.api_key,
         "KRAKEN_API_SECRET": sim.api_secret,
         "KRAKEN_WS_URL": sim.ws_url,
