@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import statistics
 import sys
@@ -158,6 +159,7 @@ def run(orders: int, warmup: int = 100, pin: bool = False) -> dict[str, Any]:
     }
     return {
         "orders": orders,
+        "code": str(Path(order_manager.__file__).resolve().parents[1]),  # whose engine ran
         "stages": rows,
         "round_trip_p50_us": statistics.median(total) if total else float("nan"),
         "wall_us_per_order": 1e6 * wall / orders,
@@ -169,8 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--pin", action="store_true", help="as the benchmarks' --pin")
+    parser.add_argument("--json", action="store_true", help="the result as JSON (benchmarks.ab)")
     args = parser.parse_args(argv)
     result = run(args.orders, pin=args.pin)
+    if args.json:
+        print(json.dumps(result))
+        return 0
     p50 = result["round_trip_p50_us"]
     print(f"{result['orders']:,} closed-loop orders; round trip p50 {p50:.0f} us")
     print(f"  {'from':>9} -> {'to':<9}  {'p50 us':>7}  {'p90 us':>7}")
