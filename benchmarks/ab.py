@@ -99,9 +99,8 @@ def _threads(result: Run) -> dict[str, float]:
 def summary(runs: dict[str, list[Run]], top: int = 3) -> list[str]:
     """Lines: each side's medians (round trip, CPU per order in all, the busiest threads' CPU
     and their shares of it), then this tree's against the base."""
-    busiest = sorted(_threads(runs["base"][0]), key=lambda name: -_threads(runs["base"][0])[name])[
-        :top
-    ]
+    first = _threads(runs["base"][0])
+    busiest = sorted(first, key=lambda name: -first[name])[:top]
     medians: dict[str, dict[str, float]] = {}
     for side, results in runs.items():
         threads = [_threads(r) for r in results]
