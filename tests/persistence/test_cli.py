@@ -134,3 +134,19 @@ def test_db_subcommand(tmp_path: Path) -> None:
     assert cli("db", "check", "--db", url).returncode == 0
     assert cli("db", "downgrade", "base", "--db", url).returncode == 0
     assert cli("db", "check", "--db", url).returncode == 2
+
+
+def test_help_lists_every_command_with_its_scripts_summary() -> None:
+    """An operator's first `kraken-router --help` names every command and what it does; the
+    summaries are written out in scripts/cli.py, so they must not drift from the scripts."""
+    import importlib
+
+    from scripts.cli import _SUBCOMMANDS
+
+    shown = cli("--help")
+    assert shown.returncode == 0
+    listing = " ".join(shown.stdout.split())  # argparse wraps the summaries
+    for name, (module_name, summary) in _SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        assert (module.__doc__ or "").strip().splitlines()[0] == summary, name
+        assert f"{name} {summary}" in listing
