@@ -165,6 +165,18 @@ def read_runs(
     return views
 
 
+def _switch_text(trigger_at: str | None, now: datetime) -> str:
+    """The trigger time and how far it is: a switch whose time has passed has fired on
+    Kraken (every open order of the account canceled) unless something re-armed it since."""
+    if trigger_at is None:
+        return "not armed"
+    at = datetime.fromisoformat(trigger_at)
+    seconds = ((at if at.tzinfo else at.replace(tzinfo=UTC)) - now).total_seconds()
+    if seconds >= 0:
+        return f"{trigger_at} (fires in {seconds:.0f} s unless re-armed)"
+    return f"{trigger_at} (passed {-seconds:.0f} s ago: fired unless re-armed elsewhere)"
+
+
 def run(args: argparse.Namespace) -> int:
     url = database_url(args.db)
     db = make_engine(url, readonly=True)
@@ -181,7 +193,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"live": len(live), "runs": [asdict(v) for v in views]}, indent=2))
         return 0 if live else 1
     if not views:
-        print("no engine run is recorded as active")
+        print(
+            "no engine run is recorded"
+            + ("" if args.all else " as active (--all lists stopped runs too)")
+        )
         return 1
     for v in views:
         age = "never" if v.heartbeat_age_s is None else f"{v.heartbeat_age_s:.1f} s ago"
@@ -189,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"run {v.run_id}  account {v.account}  {v.host}:{v.pid}  {v.state}  [{verdict}]")
         print(f"  heartbeat          {age}")
         print(f"  connection         {v.connection_state or '-'}")
-        print(f"  dead man's switch  {v.dms_trigger_at or 'not armed'}")
+        print(f"  dead man's switch  {_switch_text(v.dms_trigger_at, datetime.now(UTC))}")
         print(f"  open orders        {v.open_orders}")
         print(f"  in flight          {'-' if v.in_flight is None else v.in_flight}")
         recon = v.last_reconciliation
