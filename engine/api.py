@@ -320,6 +320,7 @@ class Engine:
                     self._run_id,
                     state="stopped" if self._failure is None else "crashed",
                     stopped_at=self._clock.now(),
+                    connection_state="closed",  # not the last heartbeat's word
                 )
         self._events.wait_idle(timeout=timeout)
         self._events.stop()

@@ -251,7 +251,7 @@ def _over_rest(
         )
         if stale:
             # the runs that died without a clean stop: say so, and that their switch is off
-            values: dict[str, Any] = {"state": "crashed"}
+            values: dict[str, Any] = {"state": "crashed", "connection_state": "closed"}
             if report.ok:
                 values.update(dms_armed_at=None, dms_trigger_at=None)
             session.execute(update(EngineRunRow).where(EngineRunRow.id.in_(stale)).values(**values))

@@ -53,7 +53,9 @@ def test_shutdown_of_a_live_engine_cancels_verifies_disarms_and_records(
     assert _open(state) == []
     assert {o["status"] for o in state["orders"]} == {"canceled"}
     assert _switch(sim)["armed"] is False and _switch(sim)["last_timeout"] == 0
-    assert query(db_url, "SELECT state FROM engine_runs") == [("stopped",)]
+    assert query(db_url, "SELECT state, connection_state FROM engine_runs") == [
+        ("stopped", "closed")
+    ]
     assert [r[0] for r in query(db_url, "SELECT status FROM orders")] == ["canceled"] * 3
     assert query(db_url, "SELECT state, error FROM control_requests") == [("done", None)]
     rc, _ = cli("status", "--db", db_url)
@@ -101,7 +103,9 @@ def test_a_killed_engine_is_shut_down_over_rest_and_the_database_settled(
     assert [r[0] for r in rows] == ["canceled"] * 3
     assert Decimal(rows[0][1]) == Decimal("0.25")  # the partial fill the engine never saw
     assert query(db_url, "SELECT count(*) FROM fills") == [(1,)]
-    assert query(db_url, "SELECT state FROM engine_runs") == [("crashed",)]
+    assert query(db_url, "SELECT state, connection_state FROM engine_runs") == [
+        ("crashed", "closed")
+    ]
     assert query(db_url, "SELECT state FROM control_requests") == [("done",)]
 
 
