@@ -28,7 +28,7 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from benchmarks._floor import RawClient
 from persistence import db
@@ -111,7 +111,7 @@ class DurableRawClient(RawClient):
     def wait_response(self, req_id: int) -> dict[str, Any]:
         """Read frames until the response to `req_id`, keeping the executions frames."""
         while True:
-            text = self._ws.recv()
+            text = cast(str, self._ws.recv())  # a text frame: the simulator sends no binary
             if '"method"' not in text:
                 if '"executions"' in text:
                     self._reports.append(text)

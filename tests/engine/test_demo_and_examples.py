@@ -136,3 +136,20 @@ def test_the_asyncio_example_quotes_and_cancels(sim: Simulator, tmp_path: Path) 
     on_kraken = {o["order_id"]: o for o in sim.control.state()["orders"]}
     assert set(on_kraken) == set(orders)
     assert all(o["post_only"] and o["status"] == "canceled" for o in on_kraken.values())
+
+
+def test_the_strategy_test_example_passes_as_a_user_would_run_it(tmp_path: Path) -> None:
+    """`pytest examples/strategy_test_example.py`, from the repository, in its own process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KRAKEN_")}
+    example = "examples/strategy_test_example.py"
+    basetemp = f"--basetemp={tmp_path / 'pytest'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", example, "-p", "no:cacheprovider", basetemp],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "2 passed" in done.stdout, done.stdout[-3000:]
