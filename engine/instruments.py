@@ -159,8 +159,18 @@ class Instruments:
 
 
 def _check_one(pairs: PairMap, symbol: str, params: Mapping[str, Any]) -> None:
+    instrument = pairs.instrument(symbol)
+    if instrument.symbol != symbol:
+        # Kraken's other spellings (XBT/USD, XBTUSD, XXBTZUSD) are not WebSocket v2 symbols:
+        # Kraken refuses them after a round trip. Refused here, the caller learns the v2 name
+        # (not sent under it silently: the order's row and its history keep what was asked).
+        raise LocalRejection(
+            "symbol",
+            f"{symbol!r} is Kraken's REST name for this pair; on WebSocket v2 it is "
+            f"{instrument.symbol!r}",
+        )
     check_order_rules(
-        pairs.instrument(symbol),
+        instrument,
         *_qty_and_price(params),
         post_only=bool(params.get("post_only")),
     )

@@ -43,7 +43,21 @@ VIOLATIONS = [
     ("cost under costmin", {"order_qty": Decimal("0.0001"), "limit_price": Decimal("10.0")},
      "order_qty"),
     ("unknown pair", {"symbol": "DOGE/EUR"}, "symbol"),
+    ("the pair's REST wsname", {"symbol": "XBT/USD"}, "symbol"),
+    ("the pair's REST altname", {"symbol": "XBTUSD"}, "symbol"),
 ]  # fmt: skip
+
+
+def test_a_rest_spelling_of_a_pair_is_refused_naming_its_websocket_v2_symbol(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    with Engine(_config(sim, tmp_path)) as engine:
+        engine.connect()
+        with pytest.raises(LocalRejection) as caught:
+            engine.submit_spot_order(**_order(symbol="XXBTZUSD")).result(timeout=0)
+    assert caught.value.field == "symbol"
+    assert "'BTC/USD'" in caught.value.reason
+    assert sim.control.state()["orders"] == []
 
 
 @pytest.mark.parametrize(("name", "change", "field"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
