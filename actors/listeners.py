@@ -19,6 +19,11 @@ __all__ = ["EVENT_NAMES", "Event", "EventBus"]
 
 log = logging.getLogger("kraken_router.events")
 
+# a backlog of this many events not yet handled is logged, then each time it doubles: events are
+# never dropped (an order event lost would mislead the strategy), so a handler slower than the
+# order flow shows as lag and memory, and the log says so before either hurts
+_BACKLOG_WARN = 1_000
+
 EVENT_NAMES = frozenset(
     {
         "open",
@@ -55,6 +60,12 @@ class EventBus:
         self._thread = threading.Thread(target=self._run, name="kraken-router-events", daemon=True)
         self._idle = threading.Condition()
         self._pending = 0
+        self._warn_at = _BACKLOG_WARN
+
+    @property
+    def pending(self) -> int:
+        """Events published and not yet handled: how far the handlers lag the engine."""
+        return self._pending
 
     def start(self) -> None:
         self._thread.start()
@@ -82,6 +93,15 @@ class EventBus:
             return
         with self._idle:
             self._pending += 1
+            lagging = self._pending >= self._warn_at
+            if lagging:
+                self._warn_at *= 2
+        if lagging:
+            log.warning(
+                "event handlers are %d events behind (the slowest handler delays every event "
+                "after it; events are queued, never dropped)",
+                self._pending,
+            )
         self._queue.put(Event(name, data))
 
     def wait_idle(self, timeout: float) -> bool:
@@ -108,4 +128,5 @@ class EventBus:
             with self._idle:
                 self._pending -= 1
                 if self._pending == 0:
+                    self._warn_at = _BACKLOG_WARN  # caught up: a new backlog is news again
                     self._idle.notify_all()

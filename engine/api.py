@@ -401,8 +401,10 @@ class Engine:
         return result
 
     def stats(self, timeout: float = 5.0) -> dict[str, Any]:
-        """The order manager's write-path figures (commits, mean/max commit time, live orders)."""
+        """The order manager's write-path figures (commits, mean/max commit time, live orders),
+        and `events_pending`: events published and not yet handled by the strategy's handlers."""
         result: dict[str, Any] = self._ask(self._orders, "stats", timeout)
+        result["events_pending"] = self._events.pending
         return result
 
     def _ask(self, ref: pykka.ActorRef[Any] | None, method: str, timeout: float, *args: Any) -> Any:
