@@ -61,6 +61,7 @@ from engine.domain.backoff import Backoff, ConnectionBudget
 from engine.domain.clock import Clock
 from engine.domain.ids import ReqIdCounter
 from engine.errors import (
+    CredentialsRefused,
     EngineStopped,
     KrakenRouterError,
     NotSent,
@@ -260,9 +261,12 @@ class ConnectionActor(EngineActor):
             )
             transport.open()
         except KrakenRouterError as exc:
-            log.warning("connect attempt %d failed: %s", self._attempt + 1, exc)
+            if isinstance(exc, CredentialsRefused):
+                log.error("connect attempt %d failed: %s", self._attempt + 1, exc)
+            else:
+                log.warning("connect attempt %d failed: %s", self._attempt + 1, exc)
             self._events.publish("exception", exc)
-            self._schedule_retry(str(exc))
+            self._schedule_retry(str(exc), exc)
             return
         self._transport = transport
         self._last_frame_at = self._clock.monotonic()
@@ -277,9 +281,14 @@ class ConnectionActor(EngineActor):
         if not frame.get("success"):
             error = str(frame.get("error"))
             log.warning("executions subscription refused: %s", error)
-            self._events.publish("exception", VenueRejection(error, "subscribe", None))
+            refusal = (
+                CredentialsRefused(error, "subscribe")
+                if classify_error(error) is ErrorKind.FATAL
+                else VenueRejection(error, "subscribe", None)
+            )
+            self._events.publish("exception", refusal)
             self._close_transport()
-            self._schedule_retry(error)
+            self._schedule_retry(error, refusal)
             return
         reconnect = self._ever_authenticated
         self._state = "authenticated"
@@ -294,14 +303,20 @@ class ConnectionActor(EngineActor):
             self._transmit(self._queue.popleft())
         self._drain_sends()
 
-    def _schedule_retry(self, reason: str) -> None:
+    def _schedule_retry(self, reason: str, error: KrakenRouterError | None = None) -> None:
+        """The next attempt, after the backoff's delay (`error`: why this one failed, if it
+        did: the `reconnecting` event carries it, and `Engine.connect()` reads it)."""
         self._state = "waiting"
         if self._stopping:
             return
         delay = self._backoff.delay(self._attempt)
+        if isinstance(error, CredentialsRefused):
+            # nothing but a new configuration helps, and Kraken locks out a key that keeps
+            # failing; an explicit `Engine.connect()` still tries at once
+            delay = max(delay, error.retry_after_s)
         self._attempt += 1
         self._retry_at = self._clock.monotonic() + delay
-        self._events.publish("reconnecting", {"in_s": delay, "reason": reason})
+        self._events.publish("reconnecting", {"in_s": delay, "reason": reason, "error": error})
         if delay <= 0:
             self.actor_ref.tell(Connect())
 

@@ -41,7 +41,14 @@ from engine.domain.backoff import Backoff, ConnectionBudget
 from engine.domain.clock import Clock
 from engine.domain.ids import new_cl_ord_id
 from engine.domain.order import Order
-from engine.errors import EngineFailed, EngineStopped, LocalRejection, TransportError
+from engine.errors import (
+    CredentialsRefused,
+    EngineFailed,
+    EngineStopped,
+    KrakenRouterError,
+    LocalRejection,
+    TransportError,
+)
 from engine.instruments import Instruments
 from engine.kraken import ratelimit
 from engine.kraken.trading import build_params
@@ -73,6 +80,9 @@ class Engine:
         self._state = "new"
         self._lock = threading.Lock()
         self._authenticated = threading.Event()
+        # why the last connect attempt failed, until one succeeds (`connect()` reports it)
+        self._link = threading.Condition()
+        self._connect_failure: KrakenRouterError | None = None
         self._refs: list[pykka.ActorRef[Any]] = []
         self._tickers: list[Ticker] = []
         self._connection: pykka.ActorRef[ConnectionActor] | None = None
@@ -90,7 +100,8 @@ class Engine:
         self._failure: str | None = None  # why the engine stopped itself (see _actor_failed)
         self._fail_stop: threading.Thread | None = None
         self._shutdown = ShutdownCoordinator(self)
-        self._events.on("authenticated", lambda _e: self._authenticated.set())
+        self._events.on("authenticated", self._on_authenticated)
+        self._events.on("reconnecting", self._on_reconnecting)
         self._events.on("close", lambda _e: self._authenticated.clear())
         if config.attach_default_listeners:
             for name in ("open", "authenticated", "reconnecting", "reconnected", "close"):
@@ -241,12 +252,47 @@ class Engine:
         return self
 
     def connect(self, timeout: float | None = None) -> None:
-        """Pre-warm: return once connected and authenticated (executions subscribed)."""
+        """Pre-warm: return once connected and authenticated (executions subscribed).
+
+        Raises:
+            CredentialsRefused: at Kraken's first refusal of the key, its signature or its
+                permissions (waiting longer cannot help).
+            TransportError: not authenticated within `timeout`; it says why the last
+                attempt failed.
+        """
         connection = self._require_running()
+        with self._link:
+            self._connect_failure = None  # this call's attempts only
         connection.tell(Connect())
         wait = timeout if timeout is not None else self.config.connect_timeout * 3
-        if not self._authenticated.wait(wait):
-            raise TransportError(f"not authenticated within {wait} s")
+
+        def settled() -> bool:
+            refused = isinstance(self._connect_failure, CredentialsRefused)
+            return self._authenticated.is_set() or refused
+
+        with self._link:
+            self._link.wait_for(settled, wait)
+            failure = self._connect_failure
+        if self._authenticated.is_set():
+            return
+        if isinstance(failure, CredentialsRefused):
+            raise CredentialsRefused(failure.error, failure.method) from failure
+        why = f"; the last attempt: {failure}" if failure is not None else ""
+        raise TransportError(f"not authenticated within {wait} s{why}")
+
+    def _on_authenticated(self, _event: Event) -> None:
+        with self._link:
+            self._authenticated.set()
+            self._connect_failure = None
+            self._link.notify_all()
+
+    def _on_reconnecting(self, event: Event) -> None:
+        error = event.data.get("error") if isinstance(event.data, dict) else None
+        if error is None:
+            return
+        with self._link:
+            self._connect_failure = error
+            self._link.notify_all()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the actors and close the socket; the dead man's switch stays as it is.
@@ -622,7 +668,12 @@ def _with_identity(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _log_event(event: Event) -> None:
-    log.info("%s %s", event.name, event.data if event.data is not None else "")
+    data = event.data
+    if event.name == "reconnecting" and isinstance(data, dict):
+        # the failure itself was logged as an `exception` a moment ago
+        log.info("reconnecting in %.2f s", data.get("in_s", 0.0))
+        return
+    log.info("%s %s", event.name, data if data is not None else "")
 
 
 def _log_exception(event: Event) -> None:

@@ -6,6 +6,8 @@ is kept out of `repr`, so a config can be logged or printed safely.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import hashlib
 import os
@@ -108,6 +110,14 @@ class EngineConfig:
             raise ConfigError("api_key is required")
         if not self.api_secret:
             raise ConfigError("api_secret is required")
+        try:
+            base64.b64decode(self.api_secret)  # as the signer reads it
+        except (binascii.Error, ValueError):
+            # the secret itself is never in the message
+            raise ConfigError(
+                "api_secret is not base64: Kraken's private key is the base64 text shown "
+                "when the key was created"
+            ) from None
         if self.request_timeout <= 0:
             raise ConfigError("request_timeout must be positive")
         if not 0 <= self.dead_mans_switch_timeout < 86400:

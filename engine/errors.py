@@ -10,7 +10,9 @@
     │                          reconnect forbids this request right now
     ├── VenueRejection         Kraken refused the request; carries Kraken's error string,
     │   │                      the method and the req_id. Definitive: nothing happened.
-    │   └── RateLimitExceeded  Kraken's trading or REST counter refused it
+    │   ├── RateLimitExceeded  Kraken's trading or REST counter refused it
+    │   └── CredentialsRefused Kraken refused the key, its signature or its permissions
+    │                          (also a ConfigError): fix the configuration
     ├── OutcomeUnknown         sent, but no answer before request_timeout or the connection
     │                          dropped: the order may be live. It stays in flight in the
     │                          database until reconciliation settles it. Never re-send blindly.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "CredentialsRefused",
     "DatabaseError",
     "EngineFailed",
     "EngineStopped",
@@ -74,6 +77,28 @@ class VenueRejection(KrakenRouterError):
 
     def __init__(self, error: str, method: str, req_id: int | None) -> None:
         super().__init__(f"{method} (req_id={req_id}) refused by Kraken: {error}")
+        self.error = error
+        self.method = method
+        self.req_id = req_id
+
+
+class CredentialsRefused(ConfigError, VenueRejection):
+    """Kraken refused the API key, its signature or its permissions (`EAPI:Invalid key`,
+    `EAPI:Invalid signature`, `EGeneral:Permission denied`, `EGeneral:Temporary lockout`...).
+
+    Retrying cannot help until the configuration changes, and Kraken locks a key out after
+    repeated refusals: `Engine.connect()` raises it at the first one, and the connection tries
+    again only after a long pause.
+    """
+
+    retry_after_s = 60.0  # the pause before the engine's next attempt of its own
+
+    def __init__(self, error: str, method: str, req_id: int | None = None) -> None:
+        KrakenRouterError.__init__(
+            self,
+            f"{method}: Kraken refused the API credentials: {error} (check api_key, api_secret "
+            "and the key's permissions)",
+        )
         self.error = error
         self.method = method
         self.req_id = req_id

@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
+    engine = None
     try:
         config = EngineConfig.from_env()
         engine = Engine(config)
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         engine.connect()
     except KrakenRouterError as exc:
         print(f"kraken-router run: {exc}", file=sys.stderr)
+        if engine is not None:
+            engine.stop()  # the run is recorded stopped, not left to look like a crash
         return 2
     print(f"RUNNING account={config.account}", flush=True)
     report = None

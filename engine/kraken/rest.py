@@ -19,7 +19,13 @@ from urllib.parse import urlencode
 from marshmallow import fields as mf
 
 from engine.domain.reports import FillReport, OrderStatusReport
-from engine.errors import LocalRejection, RateLimitExceeded, VenueProtocolError, VenueRejection
+from engine.errors import (
+    CredentialsRefused,
+    LocalRejection,
+    RateLimitExceeded,
+    VenueProtocolError,
+    VenueRejection,
+)
 from engine.kraken.codec import format_decimal
 from engine.kraken.envelope import InboundSchema, InDecimal, InNested, load_inbound
 from engine.kraken.pairs import PairMap
@@ -108,6 +114,7 @@ def parse_rest_envelope(body: Any, method: str) -> Any:
 
     Raises:
         RateLimitExceeded: the error is a rate limit.
+        CredentialsRefused: the key, its signature or its permissions were refused.
         VenueRejection: any other error.
         VenueProtocolError: not a Kraken envelope.
     """
@@ -121,8 +128,11 @@ def parse_rest_envelope(body: Any, method: str) -> Any:
     failures = [str(e) for e in errors if not str(e).startswith("W")]
     if failures:
         error = "; ".join(failures)
-        if classify_error(error) is ErrorKind.RATE_LIMITED:
+        kind = classify_error(error)
+        if kind is ErrorKind.RATE_LIMITED:
             raise RateLimitExceeded(error, method, None)
+        if kind is ErrorKind.FATAL:
+            raise CredentialsRefused(error, method, None)
         raise VenueRejection(error, method, None)
     if "result" not in body:
         raise VenueProtocolError(f"{method}: REST body without result or error")

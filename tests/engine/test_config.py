@@ -37,3 +37,11 @@ def test_the_caller_head_start_can_be_turned_off_and_read_from_the_environment()
     environ = {"KRAKEN_API_KEY": "k", "KRAKEN_API_SECRET": "c2VjcmV0",
                "KRAKEN_CALLER_HEADSTART_S": "0.0002"}  # fmt: skip
     assert EngineConfig.from_env(environ).caller_headstart_s == 0.0002
+
+
+def test_a_secret_that_is_not_base64_is_refused_by_name_without_being_shown() -> None:
+    secret = "not-base64!!"  # the signer could not decode it
+    with pytest.raises(ConfigError, match="api_secret") as refused:
+        EngineConfig(api_key="k", api_secret=secret)
+    assert secret not in str(refused.value)
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__
