@@ -220,8 +220,11 @@ class VenueSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class ReconcileFailed:
-    """Kraken's REST could not be read; the order manager records the attempt and retries."""
+    """Kraken's REST could not be read; the order manager records the attempt and retries
+    after `retry_after_s` (long when Kraken refused the credentials: it locks out a key that
+    keeps failing)."""
 
     reason: str
     error: str
     started_at: datetime | None = None
+    retry_after_s: float = 1.0

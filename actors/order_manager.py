@@ -351,9 +351,12 @@ class OrderManagerActor(EngineActor):
                 self._on_snapshot(message)
             case ReconcileFailed(reason=reason, error=error, started_at=started_at):
                 self._reconcile_running = False
-                log.warning("reconciliation (%s) failed: %s; retrying", reason, error)
+                retry_after = message.retry_after_s
+                log.warning(
+                    "reconciliation (%s) failed: %s; retrying in %.0f s", reason, error, retry_after
+                )
                 now = self._clock.now()
-                self._recheck_at = now + timedelta(seconds=1)
+                self._recheck_at = now + timedelta(seconds=retry_after)
                 with self._transaction() as session:
                     # an operator asking why order entry was held finds each failed attempt
                     run_pk = repository.start_reconciliation(

@@ -17,7 +17,7 @@ from actors.rest_client import RestClient
 from actors.supervision import EngineActor, FailureHandler
 from engine.domain.clock import Clock
 from engine.domain.reports import FillReport, OrderStatusReport
-from engine.errors import KrakenRouterError
+from engine.errors import CredentialsRefused, KrakenRouterError
 from engine.kraken.pairs import PairMap
 from engine.kraken.rest import (
     parse_closed_orders,
@@ -68,7 +68,10 @@ class ReconcilerActor(EngineActor):
             fills = self._paged_trades(start, pairs)
         except KrakenRouterError as exc:
             log.warning("reconciliation (%s) failed: %s", request.reason, exc)
-            request.reply_to.tell(ReconcileFailed(request.reason, str(exc), taken_at))
+            retry_after = exc.retry_after_s if isinstance(exc, CredentialsRefused) else 1.0
+            request.reply_to.tell(
+                ReconcileFailed(request.reason, str(exc), taken_at, retry_after_s=retry_after)
+            )
             return
         request.reply_to.tell(
             VenueSnapshot(request.reason, tuple(orders.values()), tuple(fills), taken_at)
