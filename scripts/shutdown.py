@@ -34,12 +34,11 @@ from engine.shutdown import Step, rest_shutdown
 from persistence import control
 from persistence.db import ensure_schema, make_engine, make_sessionmaker, schema_status
 from persistence.models import EngineRunRow
+from persistence.runs import ACTIVE_STATES, is_alive, live_runs
 from scripts.history import add_db_argument, database_url
-from scripts.status import add_stale_argument, is_alive
+from scripts.status import add_stale_argument
 
 __all__ = ["add_arguments", "run"]
-
-_ACTIVE = ("starting", "running", "stopping")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,11 +101,7 @@ def _run(args: argparse.Namespace, sessions: sessionmaker[Session]) -> int:
     account = args.account or _account_from_env()
     now = datetime.now(UTC)
     with sessions() as session:
-        query = select(EngineRunRow).where(EngineRunRow.state.in_(_ACTIVE))
-        if account is not None:
-            query = query.where(EngineRunRow.account == account)
-        runs = list(session.scalars(query.order_by(EngineRunRow.id.desc())))
-        live = [r for r in runs if is_alive(r, now, args.stale_after)]
+        live = live_runs(session, account, now, args.stale_after)
     if account is None:
         accounts = {r.account for r in live}
         if len(accounts) != 1:
@@ -212,7 +207,7 @@ def _over_rest(
             r.id
             for r in session.scalars(
                 select(EngineRunRow).where(
-                    EngineRunRow.account == account, EngineRunRow.state.in_(_ACTIVE)
+                    EngineRunRow.account == account, EngineRunRow.state.in_(ACTIVE_STATES)
                 )
             )
         ]

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import sys
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -29,11 +27,10 @@ from persistence import repository
 from persistence.control import ControlRequestRow
 from persistence.db import make_engine, make_sessionmaker
 from persistence.models import LIVE_STATUSES, EngineRunRow, OrderRow, ReconciliationRow
+from persistence.runs import ACTIVE_STATES, is_alive
 from scripts.history import add_db_argument, database_url
 
-__all__ = ["RunView", "add_arguments", "add_stale_argument", "is_alive", "read_runs", "run"]
-
-_ACTIVE = ("starting", "running", "stopping")
+__all__ = ["RunView", "add_arguments", "add_stale_argument", "read_runs", "run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,25 +71,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true", help="also list stopped runs")
 
 
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def is_alive(run: EngineRunRow, now: datetime, stale_after: float) -> bool:
-    """Fresh heartbeat and, when the run is on this host, a process that still exists."""
-    if run.state not in _ACTIVE or run.heartbeat_at is None:
-        return False
-    if (now - run.heartbeat_at).total_seconds() > stale_after:
-        return False
-    return run.host != socket.gethostname() or _pid_exists(run.pid)
-
-
 def read_runs(
     session: Session, *, stale_after: float, account: str | None = None, everything: bool = False
 ) -> list[RunView]:
@@ -102,7 +80,7 @@ def read_runs(
     if account is not None:
         query = query.where(EngineRunRow.account == account)
     if not everything:
-        query = query.where(EngineRunRow.state.in_(_ACTIVE))
+        query = query.where(EngineRunRow.state.in_(ACTIVE_STATES))
     has_control = inspect(session.connection()).has_table("control_requests")
     views: list[RunView] = []
     for run in session.scalars(query.execution_options(populate_existing=True)):
@@ -200,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for v in views:
         age = "never" if v.heartbeat_age_s is None else f"{v.heartbeat_age_s:.1f} s ago"
-        verdict = "LIVE" if v.alive else ("presumed dead" if v.state in _ACTIVE else v.state)
+        verdict = "LIVE" if v.alive else ("presumed dead" if v.state in ACTIVE_STATES else v.state)
         print(f"run {v.run_id}  account {v.account}  {v.host}:{v.pid}  {v.state}  [{verdict}]")
         print(f"  heartbeat          {age}")
         print(f"  connection         {v.connection_state or '-'}")
