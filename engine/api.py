@@ -42,6 +42,7 @@ from engine.domain.clock import Clock
 from engine.domain.ids import new_cl_ord_id
 from engine.domain.order import Order
 from engine.errors import (
+    ConfigError,
     CredentialsRefused,
     EngineFailed,
     EngineStopped,
@@ -55,10 +56,13 @@ from engine.kraken.trading import build_params
 from engine.shutdown import ShutdownCoordinator, ShutdownReport
 from persistence import repository
 from persistence.db import Write, ensure_schema, make_engine, make_sessionmaker, session_writer
+from persistence.runs import live_runs
 
 __all__ = ["Engine"]
 
 log = logging.getLogger("kraken_router.engine")
+# a run whose heartbeat is older than this (or 5 heartbeats) no longer holds its account
+_RIVAL_STALE_S = 10.0
 _RANDOM = RandomBytes()  # the cl_ord_ids' bytes, without a system call per order
 
 _VERSION = "0.1.0"
@@ -116,7 +120,8 @@ class Engine:
     def start(self) -> Engine:
         """Open the database (upgrading an older SQLite one), then start the actors.
 
-        Raises `DatabaseError` before any connection to Kraken when the database cannot be used.
+        Raises `DatabaseError` before any connection to Kraken when the database cannot be used,
+        and `ConfigError` when a live engine already trades the account on this database.
         """
         with self._lock:
             if self._state != "new":
@@ -126,8 +131,10 @@ class Engine:
         self._db = make_engine(
             config.database_url, synchronous=config.sqlite_synchronous, wal_autocheckpoint=0
         )
+        sessions = make_sessionmaker(self._db)
         try:
             ensure_schema(self._db, upgrade=config.auto_upgrade_database)
+            self._refuse_a_second_engine(sessions)
         except BaseException:
             # refused before anything else started: nothing to stop but the pool
             self._db.dispose()
@@ -135,7 +142,6 @@ class Engine:
             raise
         self._checkpointer = Checkpointer(self._db)
         self._checkpointer.start()
-        sessions = make_sessionmaker(self._db)
         with sessions() as session, session.begin():
             self._run_id = repository.start_run(
                 session,
@@ -250,6 +256,25 @@ class Engine:
         # heartbeats and operator control requests (kraken-router status / shutdown)
         self._shutdown.start_watching()
         return self
+
+    def _refuse_a_second_engine(self, sessions: sessionmaker[Session]) -> None:
+        """One engine per account and database: it owns the account's dead man's switch and
+        reconciles the account's orders, and a second writer would stall the first on the
+        database's lock. A run that died (its process gone, or its heartbeat stale) does not
+        count, so a restart after a crash is never refused."""
+        stale_after = max(_RIVAL_STALE_S, 5 * self.config.heartbeat_interval)
+        now = self._clock.now()
+        with sessions() as session:
+            rivals = live_runs(session, self.config.account, now, stale_after)
+        if rivals:
+            run = rivals[0]
+            age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else 0.0
+            raise ConfigError(
+                f"account {self.config.account!r} is already traded by engine run {run.id} "
+                f"({run.host}:{run.pid}, heartbeat {age:.1f} s ago) on this database: one "
+                "engine per account. Stop it first (kraken-router shutdown), or give this "
+                "engine's key its own account (EngineConfig.account)"
+            )
 
     def connect(self, timeout: float | None = None) -> None:
         """Pre-warm: return once connected and authenticated (executions subscribed).
