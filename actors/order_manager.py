@@ -533,18 +533,29 @@ class OrderManagerActor(EngineActor):
                 connection.tell(Connect())
         if not commands:
             return
-        if self.inlet.queue.qsize() and any(_names_an_order(c) for c in commands):
+        if self.inlet.queue.qsize() and any(self._needs_answers(c) for c in commands):
             # a cancel, amend or edit names orders by the ids their answers brought: answers
             # queued before it (the connection queues them before resolving the caller's
             # future) are applied first, so the book knows those orders. An edit whose
             # original is unknown writes no intent for its replacement, whose reports would
-            # then be recorded as another client's order; an order known only by its userref
-            # would be refused while an answered order with that userref looks in flight.
+            # then be recorded as another client's order; an order known only by its userref,
+            # or a cl_ord_id used again, would be refused while an answered order that holds
+            # it looks in flight.
             self._drain_facts(intake_first=False)
         self._process(commands, handed)
         if self._intake.qsize():
             self._intake.nudged = True
             self.actor_ref.tell(DrainIntake())
+
+    def _needs_answers(self, command: PlaceOrders | ForwardRequest) -> bool:
+        """Whether the command depends on answers the book may not have applied yet."""
+        if _names_an_order(command):
+            return True
+        book = self._book
+        return any(
+            (holder := book.get_by_cl_ord_id(cl_ord_id)) is not None and holder.order_id is None
+            for cl_ord_id in _cl_ord_ids(command)
+        )
 
     def _process(
         self, commands: list[PlaceOrders | ForwardRequest], handed: set[int] | None = None
@@ -645,8 +656,9 @@ class OrderManagerActor(EngineActor):
             rows = []
         else:
             rows = [params]
+        named: set[Any] = set()  # the keys of the batch's earlier rows
         for row in rows:
-            refusal = self._userref_clash(row)
+            refusal = self._cl_ord_id_clash(row, named) or self._userref_clash(row, named)
             if refusal is not None:
                 command.future.set_exception(refusal)
                 return None
@@ -663,6 +675,18 @@ class OrderManagerActor(EngineActor):
                 found = repository.find_order(session, self._account, order_id=params["order_id"])
                 original = _order_from_row(found) if found is not None else None
             if original is not None:
+                replacement = {
+                    "symbol": params["symbol"],
+                    "side": original.side,
+                    "order_type": original.order_type,
+                    "order_qty": params.get("order_qty", original.remaining_qty),
+                    "limit_price": params.get("limit_price", original.limit_price),
+                    "order_userref": params.get("order_userref"),
+                }
+                refusal = self._userref_clash(replacement, set())
+                if refusal is not None:
+                    command.future.set_exception(refusal)
+                    return None
                 # the original's timeline shows the edit that replaced it (the replacement's
                 # row, linked by replaces_id, has the intent and the answer)
                 self._journal(
@@ -673,14 +697,6 @@ class OrderManagerActor(EngineActor):
                     kind="edit_order",
                     raw={"method": command.method, "params": params},
                 )
-                replacement = {
-                    "symbol": params["symbol"],
-                    "side": original.side,
-                    "order_type": original.order_type,
-                    "order_qty": params.get("order_qty", original.remaining_qty),
-                    "limit_price": params.get("limit_price", original.limit_price),
-                    "order_userref": params.get("order_userref"),
-                }
                 pks.append(
                     self._insert_intent(
                         session,
@@ -800,22 +816,52 @@ class OrderManagerActor(EngineActor):
                 self._amended_at[order.pk] = now
         return tuple(touches)
 
-    def _userref_clash(self, row: dict[str, Any]) -> LocalRejection | None:
+    def _cl_ord_id_clash(self, row: dict[str, Any], named: set[Any]) -> LocalRejection | None:
+        """A cl_ord_id held by an order Kraken has not acknowledged yet, or by an earlier row
+        of the same batch (`named` collects them): until Kraken names the first order by its
+        id, its reports, an unknown outcome's reconciliation included, find it by its cl_ord_id
+        alone, and two orders with one could not be told apart. Typically a resend after
+        `OutcomeUnknown`, while the first order may be working. An acknowledged holder does
+        not count: it may have closed on Kraken already, and if it is still open there Kraken
+        refuses the new order itself (`EOrder:Duplicate cl_ord_id`)."""
+        cl_ord_id = row.get("cl_ord_id")
+        if not cl_ord_id:
+            return None
+        if cl_ord_id in named:
+            return LocalRejection("cl_ord_id", f"{cl_ord_id!r} is given to two orders of the batch")
+        named.add(cl_ord_id)
+        holder = self._book.get_by_cl_ord_id(cl_ord_id)
+        if holder is None or not holder.is_live or holder.order_id is not None:
+            return None
+        return LocalRejection(
+            "cl_ord_id",
+            f"{cl_ord_id!r} belongs to an order Kraken has not acknowledged yet "
+            f"({holder.status.value}; an unknown outcome is settled by reconciliation): "
+            "send it again only once that order has ended",
+        )
+
+    def _userref_clash(self, row: dict[str, Any], named: set[Any]) -> LocalRejection | None:
+        """An order_userref (with no cl_ord_id) that an unacknowledged order on the pair holds,
+        or an earlier row of the same batch (`named`): it is then the only key Kraken echoes
+        for both, and they could not be told apart (contract: one such order in flight)."""
         userref = row.get("order_userref")
         if userref is None or row.get("cl_ord_id"):
             return None
-        for order in self._book.live():
-            if (
-                order.order_userref == userref
-                and order.symbol == row["symbol"]
-                and order.order_id is None
-                and order.cl_ord_id is None
-            ):
-                return LocalRejection(
-                    "order_userref",
-                    f"an order with order_userref {userref} on {row['symbol']} is still in flight; "
-                    "Kraken could not tell the two apart (use cl_ord_id)",
-                )
+        symbol = row["symbol"]
+        if (userref, symbol) in named:
+            return LocalRejection(
+                "order_userref",
+                f"two orders of the batch have order_userref {userref} and no cl_ord_id; "
+                "Kraken could not tell them apart (give each a cl_ord_id)",
+            )
+        named.add((userref, symbol))
+        holder = self._book.get_by_userref(userref, symbol)
+        if holder is not None and holder.is_live and holder.order_id is None:
+            return LocalRejection(
+                "order_userref",
+                f"an order with order_userref {userref} on {symbol} is still in flight; "
+                "Kraken could not tell the two apart (use cl_ord_id)",
+            )
         return None
 
     def _over_open_cap(self, rows: list[dict[str, Any]]) -> LocalRejection | None:
@@ -1670,6 +1716,17 @@ def _names_an_order(command: PlaceOrders | ForwardRequest) -> bool:
     params = command.params
     rows = (params.get("orders") or ()) if command.method == "batch_add" else (params,)
     return any(row.get("order_userref") is not None and not row.get("cl_ord_id") for row in rows)
+
+
+def _cl_ord_ids(command: PlaceOrders | ForwardRequest) -> Iterator[str]:
+    """The cl_ord_ids a placement gives its new orders."""
+    if isinstance(command, ForwardRequest):
+        return
+    params = command.params
+    for row in (params.get("orders") or ()) if command.method == "batch_add" else (params,):
+        cl_ord_id = row.get("cl_ord_id")
+        if cl_ord_id:
+            yield cl_ord_id
 
 
 def _row_updates(

@@ -327,16 +327,21 @@ class OrderBook:
         """Track a new order.
 
         Raises:
-            DuplicateOrder: a live order already uses its cl_ord_id, its order_id or its pk,
-                or a live order still without order_id uses its (order_userref, symbol) and
-                no cl_ord_id (Kraken could not tell the two apart). A terminal holder is
-                displaced from that index (a cl_ord_id may be reused once closed).
+            DuplicateOrder: a live order already uses its order_id or its pk, or a live
+                order still without order_id uses its cl_ord_id, or its (order_userref,
+                symbol) and no cl_ord_id (Kraken could not tell the two apart). A terminal
+                holder is displaced from that index (a cl_ord_id may be reused once closed),
+                and so is a live one that Kraken knows by its order_id: a cl_ord_id is unique
+                among Kraken's open orders only, and that order may have closed there with
+                its report still on the way (if not, Kraken refuses the new one).
         """
         for index, key in self._keys(order):
             holder = index.get(key)
             if holder is None or holder not in self._live:
                 continue
-            if index is self._by_userref and self._orders[holder].order_id is not None:
+            if (index is self._by_userref or index is self._by_cl_ord_id) and self._orders[
+                holder
+            ].order_id is not None:
                 continue  # Kraken's reports tell the two apart by order_id now
             raise DuplicateOrder(f"{key!r} already belongs to a live order")
         handle = self._next_handle

@@ -93,6 +93,21 @@ def test_book_refuses_a_second_live_order_with_the_same_cl_ord_id() -> None:
     assert book.get_by_cl_ord_id("c-1") is book.get_by_pk(9)
 
 
+def test_an_acknowledged_holder_gives_up_its_cl_ord_id_and_keeps_its_reports() -> None:
+    """It may have closed on Kraken with its report still on the way: the new order takes the
+    cl_ord_id, and each one's reports still find it by order_id."""
+    book = OrderBook()
+    book.add(order(order_id="O-1", pk=1, status=S.NEW))
+    book.add(order(pk=2))  # c-1 again, before O-1's canceled report
+    assert book.get_by_cl_ord_id("c-1") is book.get_by_pk(2)
+    old_report = OrderStatusReport(order_id="O-1", exec_type="canceled", cl_ord_id="c-1")
+    assert book.find_for_report(old_report) is book.get_by_pk(1)
+    new_report = OrderStatusReport(order_id="O-2", exec_type="pending_new", cl_ord_id="c-1")
+    assert book.find_for_report(new_report) is book.get_by_pk(2)
+    book.replace(order(order_id="O-1", pk=1, status=S.CANCELED))
+    assert book.get_by_cl_ord_id("c-1") is book.get_by_pk(2)
+
+
 def test_a_late_snapshot_of_a_closed_order_leaves_its_reused_cl_ord_id_alone() -> None:
     book = OrderBook()
     book.add(order(order_id="O-1", pk=1, status=S.CANCELED, closed_at=T0))
