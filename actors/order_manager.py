@@ -726,13 +726,15 @@ class OrderManagerActor(EngineActor):
         replaces_id: int | None = None,
         sent: dict[str, Any] | None = None,
     ) -> int:
+        # a market buy sized by cash_order_qty has no quantity in the base currency yet
+        qty = Decimal(row.get("order_qty") or 0)
         pk = repository.insert_order(
             session,
             account=self._account,
             symbol=row["symbol"],
             side=row["side"],
             order_type=row["order_type"],
-            order_qty=Decimal(row["order_qty"]),
+            order_qty=qty,
             limit_price=row.get("limit_price"),
             params=sent if sent is not None else row,
             status=OrderStatus.PENDING_SUBMIT.value,
@@ -761,7 +763,7 @@ class OrderManagerActor(EngineActor):
                 symbol=row["symbol"],
                 side=row["side"],
                 order_type=row["order_type"],
-                order_qty=Decimal(row["order_qty"]),
+                order_qty=qty,
                 limit_price=row.get("limit_price"),
                 status=OrderStatus.PENDING_SUBMIT,
                 created_at=now,

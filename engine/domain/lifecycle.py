@@ -22,7 +22,8 @@ Four facts shape the table:
 * Quantity decides completion, never a trade's `order_status` (§5.3, §8.6). Whenever Kraken shows
   an order working, its status is normalised by `cum_qty`: 0 stays at the reported stage,
   0 < cum < order_qty is `partially_filled`, cum >= order_qty is `filled`. A `filled` report is
-  the other way to `filled`.
+  the other way to `filled`, and the only one for an order whose order_qty is not known (0: a
+  market buy sized by `cash_order_qty`).
 * Ambiguity is not a status (principle 7): `OutcomeUnknown` is legal everywhere and changes
   nothing; the caller queues reconciliation.
 * Terminal statuses absorb, with three documented exceptions where a later fact is stronger:
@@ -271,7 +272,7 @@ def _at_least(floor: OrderStatus) -> _Rule:
     def rule(order: Order, trigger: Trigger) -> OrderStatus:
         cum = _cum_after(order, trigger)
         if cum > 0:
-            return _FI if cum >= _order_qty_after(order, trigger) else _PF
+            return _FI if _complete(cum, _order_qty_after(order, trigger)) else _PF
         current = order.status
         return current if _STAGE.get(current, 0) >= _STAGE[floor] else floor
 
@@ -282,7 +283,13 @@ def _at_least(floor: OrderStatus) -> _Rule:
 def _filled_or_stay(order: Order, trigger: Trigger) -> OrderStatus:
     """A trade after canceled/expired: the fill raced the close; complete means filled."""
     cum = _cum_after(order, trigger)
-    return _FI if cum > 0 and cum >= order.order_qty else order.status
+    return _FI if cum > 0 and _complete(cum, order.order_qty) else order.status
+
+
+def _complete(cum: Decimal, order_qty: Decimal) -> bool:
+    """Quantity says filled; never for an order_qty of 0, which is not known (an order sized
+    in the quote currency): only Kraken's `filled` report completes it."""
+    return order_qty > 0 and cum >= order_qty
 
 
 _AT_LEAST_PN = _at_least(_PN)

@@ -63,6 +63,8 @@ class Order:
     symbol: str
     side: str
     order_type: str
+    # 0: not known in the base currency (a market buy sized by `cash_order_qty`) until a
+    # report gives it; such an order is filled when Kraken says so, never by quantity
     order_qty: Decimal
     limit_price: Decimal | None = None
     status: OrderStatus = OrderStatus.PENDING_SUBMIT

@@ -21,7 +21,8 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import replace
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from engine.kraken import ratelimit
@@ -310,6 +311,18 @@ class Exchange:
         ref = self._reference[spec.symbol]
         return price >= ref if spec.side == "buy" else price <= ref
 
+    def _sized_in_base(self, spec: OrderSpec) -> OrderSpec:
+        """A market buy sized by `cash_order_qty` gets the base quantity the cash buys at the
+        reference price (down to the pair's lot decimals), then passes the usual checks."""
+        if spec.cash_order_qty is None or spec.order_qty > 0:
+            return spec
+        pair = self._pair(spec.symbol)
+        lot = Decimal(1).scaleb(-pair.lot_decimals)
+        qty = (spec.cash_order_qty / self._reference[spec.symbol]).quantize(lot, ROUND_DOWN)
+        if qty <= 0:
+            raise SimError("EOrder:Order minimum not met")
+        return replace(spec, order_qty=qty)
+
     def _validate_spec(self, spec: OrderSpec) -> Pair:
         pair = self._pair(spec.symbol)
         qty = spec.order_qty
@@ -562,6 +575,7 @@ class Exchange:
             fixed = ratelimit.batch_add_cost(len(specs)) if batch else ratelimit.add_cost()
             try:
                 self._check_deadline(deadline, now)
+                specs = [self._sized_in_base(spec) for spec in specs]
                 for spec in specs:
                     self._validate_spec(spec)
                 live = self._open_cl.get(api_key, {})

@@ -203,6 +203,19 @@ def test_trade_completing_the_order_is_filled_by_quantity() -> None:
     assert lc.apply(order, lc.TradeReported(Decimal("0.1")), now=T1).status is PF
 
 
+def test_an_order_sized_in_the_quote_currency_is_filled_only_by_krakens_word() -> None:
+    """order_qty 0: not known in the base currency (a market buy by cash_order_qty)."""
+    order = make_order(NW, order_qty=Decimal(0))
+    order = run(order, trade("0.4", "40"))
+    assert (order.status, order.cum_qty) == (PF, Decimal("0.4"))
+    order = run(order, trade("0.7", "70"))
+    assert order.status is PF
+    order = run(order, report("filled", order_status="filled", cum_qty=Decimal("0.7")))
+    assert (order.status, order.cum_qty) == (FI, Decimal("0.7"))
+    canceled = make_order(CA, order_qty=Decimal(0))
+    assert lc.apply(canceled, lc.TradeReported(QTY), now=T1).status is CA
+
+
 def test_trade_without_quantity_does_not_invent_a_fill() -> None:
     assert lc.apply(make_order(SU), lc.TradeReported(None), now=T1).status is NW
     order = make_order(PF)
