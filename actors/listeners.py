@@ -105,7 +105,13 @@ class EventBus:
         self._queue.put(Event(name, data))
 
     def wait_idle(self, timeout: float) -> bool:
-        """Block until every published event has been handled (tests and shutdown use it)."""
+        """Block until every published event has been handled (tests and shutdown use it).
+
+        From a handler (`engine.stop()` in an `order` handler, say) it cannot wait for the
+        dispatcher it runs on: it says at once whether only the event being handled is left.
+        """
+        if threading.current_thread() is self._thread:
+            return self._pending <= 1
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
 

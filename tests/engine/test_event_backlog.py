@@ -61,3 +61,40 @@ def test_engine_stats_report_the_handlers_backlog(make_engine: Callable[..., Eng
         release.set()
     assert engine.wait_for_events(timeout=10)
     assert engine.stats()["events_pending"] == 0
+
+
+def test_a_handler_that_waits_for_idle_does_not_wait_for_itself() -> None:
+    bus = EventBus()
+    answers: list[bool] = []
+    returned = threading.Event()
+
+    def waits(_event: Event) -> None:
+        answers.append(bus.wait_idle(timeout=1_000))  # blocked, it would hold for 1,000 s
+        returned.set()
+
+    bus.on("order", waits)
+    bus.start()
+    try:
+        bus.publish("order", 1)
+        assert returned.wait(timeout=10)
+        assert answers == [True]  # only the event being handled was left
+    finally:
+        bus.stop()
+
+
+def test_engine_stop_from_an_order_handler_stops_the_engine(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine()
+    stopped = threading.Event()
+
+    def stop_on_new(event: Event) -> None:
+        if event.data.kind == "order_new":
+            engine.stop(timeout=1_000)  # the wait for idle events would have held it
+            stopped.set()
+
+    engine.on("order", stop_on_new)
+    engine.connect()
+    engine.submit_spot_order(**limit_buy()).result(timeout=5)
+    assert stopped.wait(timeout=10)
+    assert engine.state == "stopped"
