@@ -29,6 +29,8 @@ def test_a_cl_ord_id_whose_order_is_unacknowledged_is_refused_locally(
 ) -> None:
     sim.control.refuse_connections(10_000)  # the first order waits, unsent, for a socket
     engine = make_engine(request_timeout=1.0)
+    given_up = threading.Event()  # its row written: the future fails first
+    engine.on("order", lambda e: given_up.set() if e.data.kind == "order_not_sent" else None)
     first = engine.submit_spot_order(**limit_buy(cl_ord_id="again"))
     second = engine.submit_spot_order(**limit_buy(cl_ord_id="again"))
 
@@ -38,6 +40,7 @@ def test_a_cl_ord_id_whose_order_is_unacknowledged_is_refused_locally(
     assert "not acknowledged yet" in refused.value.reason
     with pytest.raises(NotSent):
         first.result(timeout=5)
+    assert given_up.wait(timeout=10)
     assert engine.state == "running"
     assert [status for status, _ in _rows(engine)] == ["not_sent"]
 
