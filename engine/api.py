@@ -695,8 +695,9 @@ def _with_identity(fields: dict[str, Any]) -> dict[str, Any]:
 def _log_event(event: Event) -> None:
     data = event.data
     if event.name == "reconnecting" and isinstance(data, dict):
-        # the failure itself was logged as an `exception` a moment ago
-        log.info("reconnecting in %.2f s", data.get("in_s", 0.0))
+        # a failed attempt was logged as an `exception` a moment ago; a drop says why here
+        why = "" if data.get("error") is not None else f" ({data.get('reason')})"
+        log.info("reconnecting in %.2f s%s", data.get("in_s", 0.0), why)
         return
     log.info("%s %s", event.name, data if data is not None else "")
 
