@@ -548,14 +548,22 @@ class OrderManagerActor(EngineActor):
             self.actor_ref.tell(DrainIntake())
 
     def _needs_answers(self, command: PlaceOrders | ForwardRequest) -> bool:
-        """Whether the command depends on answers the book may not have applied yet."""
-        if _names_an_order(command):
+        """The command depends on what earlier answers taught the book: it names an order by
+        id (cancel, amend, edit), or it gives a new order a key that an order in flight may
+        hold until its answer is applied (a userref without cl_ord_id, or a cl_ord_id again)."""
+        if isinstance(command, ForwardRequest) or command.method == "edit_order":
             return True
+        params = command.params
         book = self._book
-        return any(
-            (holder := book.get_by_cl_ord_id(cl_ord_id)) is not None and holder.order_id is None
-            for cl_ord_id in _cl_ord_ids(command)
-        )
+        for row in (params.get("orders") or ()) if command.method == "batch_add" else (params,):
+            cl_ord_id = row.get("cl_ord_id")
+            if cl_ord_id:
+                holder = book.get_by_cl_ord_id(cl_ord_id)
+                if holder is not None and holder.order_id is None:
+                    return True
+            elif row.get("order_userref") is not None:
+                return True
+        return False
 
     def _process(
         self, commands: list[PlaceOrders | ForwardRequest], handed: set[int] | None = None
@@ -1707,28 +1715,6 @@ _COLUMNS = (
     "acknowledged_at",
     "closed_at",
 )
-
-
-def _names_an_order(command: PlaceOrders | ForwardRequest) -> bool:
-    """The command depends on what earlier answers taught the book: it names an order by id
-    (cancel, amend, edit), or it is known only by a userref that an order in flight may hold
-    until its answer is applied."""
-    if isinstance(command, ForwardRequest) or command.method == "edit_order":
-        return True
-    params = command.params
-    rows = (params.get("orders") or ()) if command.method == "batch_add" else (params,)
-    return any(row.get("order_userref") is not None and not row.get("cl_ord_id") for row in rows)
-
-
-def _cl_ord_ids(command: PlaceOrders | ForwardRequest) -> Iterator[str]:
-    """The cl_ord_ids a placement gives its new orders."""
-    if isinstance(command, ForwardRequest):
-        return
-    params = command.params
-    for row in (params.get("orders") or ()) if command.method == "batch_add" else (params,):
-        cl_ord_id = row.get("cl_ord_id")
-        if cl_ord_id:
-            yield cl_ord_id
 
 
 def _row_updates(
