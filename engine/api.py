@@ -63,6 +63,10 @@ __all__ = ["Engine"]
 log = logging.getLogger("kraken_router.engine")
 # a run whose heartbeat is older than this (or 5 heartbeats) no longer holds its account
 _RIVAL_STALE_S = 10.0
+# the runs this process is running: a recorded run with this host and pid is one of these, or
+# an earlier process that had the same pid (a container's strategy is often pid 1 every time)
+_RUNS_HERE: set[int] = set()
+_RUNS_HERE_LOCK = threading.Lock()
 _RANDOM = RandomBytes()  # the cl_ord_ids' bytes, without a system call per order
 
 _VERSION = "0.1.0"
@@ -151,6 +155,8 @@ class Engine:
                 at=self._clock.now(),
                 version=_VERSION,
             )
+        with _RUNS_HERE_LOCK:
+            _RUNS_HERE.add(self._run_id)
         self._events.start()
         self._rest = RestClient(
             config.rest_url, config.api_key, config.api_secret, timeout=config.connect_timeout
@@ -261,11 +267,17 @@ class Engine:
         """One engine per account and database: it owns the account's dead man's switch and
         reconciles the account's orders, and a second writer would stall the first on the
         database's lock. A run that died (its process gone, or its heartbeat stale) does not
-        count, so a restart after a crash is never refused."""
+        count, so a restart after a crash is never refused, nor is a run recorded with this
+        process's pid that this process is not running (an earlier process had the pid)."""
         stale_after = max(_RIVAL_STALE_S, 5 * self.config.heartbeat_interval)
         now = self._clock.now()
         with sessions() as session:
             rivals = live_runs(session, self.config.account, now, stale_after)
+        host, pid = socket.gethostname(), os.getpid()
+        with _RUNS_HERE_LOCK:
+            rivals = [
+                run for run in rivals if run.host != host or run.pid != pid or run.id in _RUNS_HERE
+            ]
         if rivals:
             run = rivals[0]
             age = (now - run.heartbeat_at).total_seconds() if run.heartbeat_at else 0.0
@@ -385,6 +397,8 @@ class Engine:
         if self._rest is not None:
             self._rest.close()
         if self._run_id is not None:
+            with _RUNS_HERE_LOCK:
+                _RUNS_HERE.discard(self._run_id)
             with self._sessions() as session, session.begin():
                 repository.update_run(
                     session,

@@ -3,6 +3,7 @@ Kraken; a run that died (process gone, or heartbeat stale) never blocks a restar
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -93,3 +94,18 @@ def test_a_live_run_on_another_host_is_refused(sim: Simulator, tmp_path: Path) -
     with pytest.raises(ConfigError, match="elsewhere:1, heartbeat"):
         Engine(config).start()
     assert sim.control.state()["orders"] == []
+
+
+def test_a_run_recorded_with_this_processs_pid_by_an_earlier_process_does_not_block(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A container's strategy is often pid 1 every time: after a crash and a quick restart, the
+    dead run has this process's host and pid, and a fresh heartbeat."""
+    config = engine_config(sim, tmp_path)
+    _record_run(config.database_url, config.account, socket.gethostname(), os.getpid(), 0.0)
+
+    with Engine(config) as engine:
+        engine.connect()
+        assert engine.submit_spot_order(**limit_buy()).result(timeout=5).success
+        with pytest.raises(ConfigError, match=r"already traded by engine run 2 \("):
+            Engine(config).start()  # the live one in this process still counts
